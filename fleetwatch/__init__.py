@@ -1,0 +1,1 @@
+"""fleetwatch: telemetry and monitoring core for a government motor pool."""

@@ -1,0 +1,107 @@
+"""The ``fleetwatch`` command: one entry, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+log = logging.getLogger("fleetwatch")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("received %s; finishing the current batch and stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from fleetwatch.settings import StoreSettings
+    from store.db import create_database
+    from store.migrate import migrate
+
+    settings = StoreSettings()
+    url = args.database_url or settings.database_url
+    if args.action in ("create", "reset"):
+        create_database(url, drop_existing=args.action == "reset")
+    applied = migrate(url)
+    log.info("database is at the newest schema (%s applied now)", ", ".join(map(str, applied)) or "nothing")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from fleetwatch.settings import IngestSettings
+    from ingest.worker import run
+
+    overrides = {k: v for k, v in vars(args).items() if k in IngestSettings.model_fields and v is not None}
+    settings = IngestSettings(**overrides)
+    run(settings, _stop_on_signals())
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fleetwatch import bench
+
+    runner: Callable[[argparse.Namespace], int] = getattr(bench, f"bench_{args.which}")
+    return runner(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fleetwatch", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="create the database and apply migrations")
+    db.add_argument("action", choices=["migrate", "create", "reset"])
+    db.add_argument("--database-url")
+    db.set_defaults(func=cmd_db)
+
+    ingest = sub.add_parser("ingest", help="run an ingest worker: MQTT → TimescaleDB")
+    ingest.add_argument("--database-url")
+    ingest.add_argument("--mqtt-host")
+    ingest.add_argument("--mqtt-port", type=int)
+    ingest.add_argument("--worker-name", help="stable name; the MQTT session is kept under it")
+    ingest.add_argument("--share-group", help="MQTT shared-subscription group ('' for none)")
+    ingest.add_argument("--metrics-port", type=int, help="Prometheus endpoint port (0: none)")
+    ingest.add_argument("--flush-interval-s", type=float)
+    ingest.add_argument("--max-batch-messages", type=int)
+    ingest.set_defaults(func=cmd_ingest)
+
+    bench = sub.add_parser("bench", help="benchmarks; --json prints one JSON object as the last line")
+    bench.add_argument("which", choices=["ingest"])
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--fixes", type=int, default=300_000, help="fixes to publish per run")
+    bench.add_argument("--terminals", type=int, default=1_000)
+    bench.add_argument("--seed", type=int, default=7)
+    bench.set_defaults(func=cmd_bench)
+
+    from simulators.cli import add_simulate_parser
+    from fleetwatch.demo import add_demo_parser
+
+    add_simulate_parser(sub)
+    add_demo_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Process settings (pydantic-settings), built in main(), never at import. Environment prefix FLEETWATCH_."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.filters import FilterParams
+
+DEFAULT_DATABASE_URL = "postgresql://fleetwatch:fleetwatch@127.0.0.1:5432/fleetwatch"
+
+_CONFIG = SettingsConfigDict(
+    env_prefix="FLEETWATCH_", env_file=".fleetwatch.env", env_nested_delimiter="__", extra="ignore"
+)
+
+
+class StoreSettings(BaseSettings):
+    model_config = _CONFIG
+    database_url: str = DEFAULT_DATABASE_URL
+
+
+class MqttSettings(BaseSettings):
+    model_config = _CONFIG
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+
+
+class IngestSettings(StoreSettings, MqttSettings):
+    model_config = _CONFIG
+    worker_name: str = Field("ingest-1", pattern=r"^[A-Za-z0-9_.-]{1,48}$")
+    share_group: str = "fleetwatch-ingest"  # "" subscribes without a shared group
+    receive_maximum: int = Field(20_000, ge=20, le=65_535)
+    session_expiry_s: int = Field(7 * 86_400, ge=0)
+    max_batch_messages: int = Field(4_000, ge=1)
+    max_batch_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    flush_interval_s: float = Field(0.5, gt=0, le=1.0)
+    max_payload_bytes: int = Field(256 * 1024, ge=256)
+    max_fixes_per_message: int = Field(5_000, ge=1)
+    metrics_port: int = Field(9108, ge=0, le=65_535)  # 0: no metrics endpoint
+    log_every_s: float = 10.0
+    filters: FilterParams = FilterParams()

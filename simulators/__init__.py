@@ -1,0 +1,1 @@
+"""Seeded fleet simulators: synthetic city, vehicles, terminals, ground truth; MQTT publishing."""

@@ -1,0 +1,96 @@
+-- create_stage --
+-- Per-connection staging table; the binary COPY lands here, emptied at every commit.
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+    ord         integer          NOT NULL,
+    vehicle_id  integer          NOT NULL,
+    fix_at      timestamptz      NOT NULL,
+    received_at timestamptz      NOT NULL,
+    terminal_no integer          NOT NULL,
+    lon         double precision NOT NULL,
+    lat         double precision NOT NULL,
+    speed_kmh   real             NOT NULL,
+    heading_deg real             NOT NULL,
+    altitude_m  real             NOT NULL,
+    satellites  smallint         NOT NULL,
+    hdop        real             NOT NULL,
+    accuracy_m  real             NOT NULL,
+    valid       boolean          NOT NULL,
+    ignition    smallint         NOT NULL,
+    odometer_km double precision NOT NULL,
+    seq         bigint           NOT NULL
+) ON COMMIT DELETE ROWS;
+
+-- copy_stage --
+COPY ingest_stage FROM STDIN (FORMAT BINARY);
+
+-- insert_positions --
+-- Stage sentinels (NaN, -1) become NULL. Within a batch the first copy of a key wins;
+-- a key already stored is left as it is (a replay is a no-op). Returns how many rows are new.
+WITH inserted AS (
+    INSERT INTO position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, heading_deg,
+                          altitude_m, satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq)
+    SELECT DISTINCT ON (vehicle_id, fix_at)
+           vehicle_id, fix_at, received_at, terminal_no, lon, lat,
+           NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'), NULLIF(altitude_m, 'NaN'),
+           NULLIF(satellites, -1), NULLIF(hdop, 'NaN'), NULLIF(accuracy_m, 'NaN'), valid,
+           CASE ignition WHEN -1 THEN NULL ELSE ignition = 1 END,
+           NULLIF(odometer_km, 'NaN'), NULLIF(seq, -1)
+    FROM ingest_stage
+    ORDER BY vehicle_id, fix_at, ord
+    ON CONFLICT (vehicle_id, fix_at) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM inserted;
+
+-- stage_conflicts --
+-- Staged fixes whose key is stored with different measurements: the same fix time cannot be two places.
+SELECT s.ord, p.lon, p.lat, p.speed_kmh, p.ignition, p.odometer_km
+FROM ingest_stage AS s
+JOIN position AS p USING (vehicle_id, fix_at)
+WHERE p.fix_at BETWEEN (SELECT min(fix_at) FROM ingest_stage) AND (SELECT max(fix_at) FROM ingest_stage)
+  AND (s.lon, s.lat, NULLIF(s.speed_kmh, 'NaN'), NULLIF(s.heading_deg, 'NaN'), NULLIF(s.altitude_m, 'NaN'),
+       s.valid, CASE s.ignition WHEN -1 THEN NULL ELSE s.ignition = 1 END, NULLIF(s.odometer_km, 'NaN'))
+      IS DISTINCT FROM
+      (p.lon, p.lat, p.speed_kmh, p.heading_deg, p.altitude_m, p.valid, p.ignition, p.odometer_km)
+ORDER BY s.ord;
+
+-- update_latest_positions --
+-- Only a newer fix moves a vehicle's latest position (back-filled fixes are older).
+INSERT INTO latest_position AS l (vehicle_id, fix_at, received_at, lon, lat, speed_kmh, heading_deg, ignition,
+                                  odometer_km)
+SELECT DISTINCT ON (vehicle_id)
+       vehicle_id, fix_at, received_at, lon, lat, NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'),
+       CASE ignition WHEN -1 THEN NULL ELSE ignition = 1 END, NULLIF(odometer_km, 'NaN')
+FROM ingest_stage
+ORDER BY vehicle_id, fix_at DESC, ord
+ON CONFLICT (vehicle_id) DO UPDATE
+SET fix_at = excluded.fix_at, received_at = excluded.received_at, lon = excluded.lon, lat = excluded.lat,
+    speed_kmh = excluded.speed_kmh, heading_deg = excluded.heading_deg, ignition = excluded.ignition,
+    odometer_km = excluded.odometer_km
+WHERE l.fix_at < excluded.fix_at;
+
+-- insert_quarantine --
+-- A redelivered message (not acknowledged before a crash) bumps seen_count instead of adding a row.
+INSERT INTO quarantine AS q (received_at, last_received_at, topic, terminal_id, reason, detail, fix_index, payload,
+                             payload_bytes, payload_sha256)
+VALUES (%(received_at)s, %(received_at)s, %(topic)s, %(terminal_id)s, %(reason)s, %(detail)s, %(fix_index)s,
+        %(payload)s, %(payload_bytes)s, sha256(%(payload)s))
+ON CONFLICT (topic, payload_sha256, reason) DO UPDATE
+SET seen_count = q.seen_count + 1, last_received_at = greatest(q.last_received_at, excluded.last_received_at);
+
+-- insert_ingest_batch --
+INSERT INTO ingest_batch (worker, first_received_at, messages, fixes_received, fixes_stored, fixes_duplicate,
+                          fixes_quarantined, messages_quarantined, latency_ms, max_lag_s)
+VALUES (%(worker)s, %(first_received_at)s, %(messages)s, %(fixes_received)s, %(fixes_stored)s,
+        %(fixes_duplicate)s, %(fixes_quarantined)s, %(messages_quarantined)s, %(latency_ms)s, %(max_lag_s)s);
+
+-- terminals --
+SELECT t.terminal_id, t.terminal_no, t.vehicle_id
+FROM terminal AS t
+JOIN vehicle AS v USING (vehicle_id)
+WHERE t.vehicle_id IS NOT NULL;
+
+-- anchors --
+SELECT vehicle_id, (extract(epoch FROM fix_at) * 1000000)::bigint, lon, lat
+FROM latest_position
+WHERE vehicle_id = ANY(%(vehicle_ids)s);
