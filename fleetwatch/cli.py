@@ -84,10 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=7)
     bench.set_defaults(func=cmd_bench)
 
-    from simulators.cli import add_simulate_parser
     from fleetwatch.demo import add_demo_parser
+    from simulators.cli import add_simulate_parser
+    from tracks.cli import add_analyze_parser
 
     add_simulate_parser(sub)
+    add_analyze_parser(sub)
     add_demo_parser(sub)
     return parser
 
