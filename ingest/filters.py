@@ -91,36 +91,44 @@ def _implied_speed_spikes(
     """Rows that are isolated spikes: impossible to reach from their neighbour before *and* after.
 
     Neighbours are the vehicle's last stored fix and the other candidate fixes of the batch, in time order.
-    A fix with a neighbour on only one side is a spike if that side is impossible; a run of fixes that
-    agree with each other is kept even when the stored fix disagrees (the stored one may be the bad one).
+    First the fixes impossible on both sides go; then, among the rest, a fix whose only neighbour (the
+    first or last of a run) is impossible to reach. A run of fixes that agree with each other is kept even
+    when the stored fix disagrees with it (the stored one may be the bad one).
     """
     rows = np.flatnonzero(candidate)
     vehicle = np.concatenate((vehicle_id[rows], anchors.vehicle_id))
     t_us = np.concatenate((fixes.t_us[rows], anchors.t_us))
-    lon = np.concatenate((fixes.lon[rows], anchors.lon))
-    lat = np.concatenate((fixes.lat[rows], anchors.lat))
-    source = np.concatenate((rows, np.full(len(anchors.t_us), -1, dtype=np.intp)))
-    if len(source) < 2:
-        return np.zeros(0, dtype=np.intp), {}
     order = np.lexsort((t_us, vehicle))
-    vehicle, t_us, lon, lat, source = vehicle[order], t_us[order], lon[order], lat[order], source[order]
+    vehicle, t_us = vehicle[order], t_us[order]
+    lon = np.concatenate((fixes.lon[rows], anchors.lon))[order]
+    lat = np.concatenate((fixes.lat[rows], anchors.lat))[order]
+    source = np.concatenate((rows, np.full(len(anchors.t_us), -1, dtype=np.intp)))[order]
 
-    dt_s = np.diff(t_us) / 1e6
-    dist_m = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
-    near = (vehicle[1:] == vehicle[:-1]) & (dt_s <= params.implied_speed_window_s)
-    speed_kmh = dist_m / np.maximum(dt_s, 1e-3) * 3.6
-    high = near & (dist_m > params.min_jump_m) & (speed_kmh > params.max_implied_speed_kmh)
-
-    false = np.zeros(1, dtype=np.bool_)
-    in_high, has_prev = np.concatenate((false, high)), np.concatenate((false, near))
-    out_high, has_next = np.concatenate((high, false)), np.concatenate((near, false))
-    spike = (source >= 0) & (in_high | ~has_prev) & (out_high | ~has_next) & (in_high | out_high)
-
-    detail = {}
-    for k in np.flatnonzero(spike):
-        pair = k - 1 if in_high[k] else k
-        detail[int(source[k])] = (
-            f"implied {speed_kmh[pair]:.0f} km/h over {dist_m[pair]:.0f} m in {dt_s[pair]:.0f} s"
-            f" (limit {params.max_implied_speed_kmh:g} km/h)"
-        )
-    return source[spike], detail
+    detail: dict[int, str] = {}
+    keep = np.ones(len(source), dtype=np.bool_)
+    for both_sides in (True, False):
+        k = np.flatnonzero(keep)
+        if len(k) < 2:
+            break
+        dt_s = np.diff(t_us[k]) / 1e6
+        dist_m = haversine_m(lon[k][:-1], lat[k][:-1], lon[k][1:], lat[k][1:])
+        near = (vehicle[k][1:] == vehicle[k][:-1]) & (dt_s <= params.implied_speed_window_s)
+        speed_kmh = dist_m / np.maximum(dt_s, 1e-3) * 3.6
+        high = near & (dist_m > params.min_jump_m) & (speed_kmh > params.max_implied_speed_kmh)
+        false = np.zeros(1, dtype=np.bool_)
+        in_high, has_prev = np.concatenate((false, high)), np.concatenate((false, near))
+        out_high, has_next = np.concatenate((high, false)), np.concatenate((near, false))
+        if both_sides:
+            spike = in_high & out_high
+        else:
+            spike = (in_high & ~has_next) | (out_high & ~has_prev)
+        spike &= source[k] >= 0
+        for j in np.flatnonzero(spike):
+            pair = j - 1 if in_high[j] else j
+            detail[int(source[k[j]])] = (
+                f"implied {speed_kmh[pair]:.0f} km/h over {dist_m[pair]:.0f} m in {dt_s[pair]:.0f} s"
+                f" (limit {params.max_implied_speed_kmh:g} km/h)"
+            )
+        keep[k[spike]] = False
+    flagged = source[~keep]
+    return flagged, detail

@@ -76,7 +76,9 @@ class Subscription:
         self.config = config
         self._inbox = _Inbox()
         self._generation = 0
+        self._closing = False
         self._connected = threading.Event()
+        self.subscribed = threading.Event()  # set once the broker has granted our subscriptions
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
@@ -89,6 +91,7 @@ class Subscription:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> None:
@@ -99,11 +102,12 @@ class Subscription:
             self.config.host, self.config.port, keepalive=self.config.keepalive_s, clean_start=False, properties=props
         )
         self._client.loop_start()
-        if not self._connected.wait(timeout_s):
+        if not self.subscribed.wait(timeout_s):
             log.warning("MQTT broker %s:%d not reachable yet; retrying", self.config.host, self.config.port)
 
     def close(self) -> None:
         """Disconnect without acknowledging anything more; unacknowledged messages stay with the broker."""
+        self._closing = True
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -130,9 +134,19 @@ class Subscription:
         )
         self._connected.set()
 
+    def _on_subscribe(self, _client: paho.Client, _userdata: Any, _mid: int, reason_codes: Any, _props: Any) -> None:
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("MQTT subscription refused: %s", ", ".join(map(str, refused)))
+        else:
+            self.subscribed.set()
+
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
         self._connected.clear()
-        log.warning("MQTT disconnected (%s); unacknowledged messages will be re-sent on reconnect", reason_code)
+        if self._closing:
+            log.info("MQTT disconnected; unacknowledged messages stay with the broker")
+        else:
+            log.warning("MQTT connection lost (%s); reconnecting, unacknowledged messages will be re-sent", reason_code)
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         delivery = Delivery(

@@ -116,8 +116,15 @@ def store_messages(
         return total
 
 
-def run(settings: IngestSettings, stop: threading.Event, metrics: IngestMetrics | None = None) -> IngestMetrics:
-    """Consume until ``stop`` is set; returns the metrics (totals) of this run."""
+def run(
+    settings: IngestSettings,
+    stop: threading.Event,
+    metrics: IngestMetrics | None = None,
+    ready: threading.Event | None = None,
+) -> IngestMetrics:
+    """Consume until ``stop`` is set; returns the metrics (totals) of this run.
+
+    ``ready`` is set once the broker has granted the subscription."""
     metrics = metrics or IngestMetrics(settings.worker_name, settings.log_every_s)
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
@@ -129,6 +136,8 @@ def run(settings: IngestSettings, stop: threading.Event, metrics: IngestMetrics 
     log.info("ingest worker %s: %d terminals registered", settings.worker_name, len(terminals))
     subscription = Subscription(subscription_config(settings))
     subscription.start()
+    if ready is not None and subscription.subscribed.is_set():
+        ready.set()
     try:
         while not stop.is_set():
             batch = subscription.take(

@@ -1,0 +1,208 @@
+"""Shared test plumbing: a migrated template database cloned per test, private Mosquitto brokers.
+
+Everything talks to the real services: PostgreSQL + TimescaleDB from FLEETWATCH_DATABASE_URL (the
+machine's cluster) and Mosquitto instances this suite starts itself on free loopback ports, so a test
+may restart or stop its broker without touching the machine's own (stopped by pid, never by name).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, LiteralString
+
+import psycopg
+import pytest
+
+from fleetwatch.settings import IngestSettings, StoreSettings
+from ingest.metrics import IngestMetrics
+from ingest.worker import run
+from store.db import create_database, drop_database, with_dbname
+from store.migrate import migrate
+
+TEMPLATE = "fleetwatch_test_template"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str:
+    return StoreSettings().database_url
+
+
+@pytest.fixture(scope="session")
+def template_db(base_url: str) -> Iterator[str]:
+    url = with_dbname(base_url, TEMPLATE)
+    create_database(url, drop_existing=True)
+    migrate(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def db(template_db: str, base_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    url = with_dbname(base_url, f"fleetwatch_t_{uuid.uuid4().hex[:12]}")
+    create_database(url, template=TEMPLATE)
+    yield url
+    drop_database(url)
+
+
+@dataclass
+class Broker:
+    """A Mosquitto process of this test's own, on a free loopback port, with persistence on."""
+
+    folder: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def config(self) -> str:
+        return (
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.folder}/\n"
+            "max_queued_messages 0\n"  # the default 1000 silently drops what an offline session misses
+            f"log_dest file {self.folder}/mosquitto.log\n"
+        )
+
+    def start(self) -> None:
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text(self.config())
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    folder = tmp_path / "mosquitto"
+    folder.mkdir()
+    instance = Broker(folder=folder)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fleet:
+    terminal_ids: tuple[str, ...]
+    vehicle_ids: tuple[int, ...]
+
+
+def register_fleet(url: str, n: int, prefix: str = "T") -> Fleet:
+    """n vehicles of a city pool, each with one terminal ``<prefix>00001`` …"""
+    with psycopg.connect(url, autocommit=True) as conn:
+        agency_id = conn.execute(
+            "INSERT INTO agency (code, name) VALUES (%s, %s) RETURNING agency_id", (f"A-{prefix}", "Test bureau")
+        ).fetchone()
+        assert agency_id
+        pool_id = conn.execute(
+            "INSERT INTO pool (code, name, kind, agency_id) VALUES (%s, 'City pool', 'city', %s) RETURNING pool_id",
+            (f"P-{prefix}", agency_id[0]),
+        ).fetchone()
+        assert pool_id
+        vehicle_ids = [
+            row[0]
+            for row in conn.execute(
+                "INSERT INTO vehicle (plate, kind, seats, pool_id, agency_id)"
+                " SELECT %s || lpad(i::text, 5, '0'), 'sedan', 5, %s, %s FROM generate_series(1, %s) AS i"
+                " RETURNING vehicle_id",
+                (f"苏D{prefix}", pool_id[0], agency_id[0], n),
+            ).fetchall()
+        ]
+        terminal_ids = [f"{prefix}{i:05d}" for i in range(1, n + 1)]
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO terminal (terminal_id, vehicle_id) VALUES (%s, %s)",
+                list(zip(terminal_ids, vehicle_ids, strict=True)),
+            )
+    return Fleet(terminal_ids=tuple(terminal_ids), vehicle_ids=tuple(vehicle_ids))
+
+
+@pytest.fixture
+def worker_env(db: str) -> dict[str, str]:
+    """Environment for a `fleetwatch ingest` subprocess pointed at this test's database."""
+    env = dict(os.environ)
+    env["FLEETWATCH_DATABASE_URL"] = db
+    env["FLEETWATCH_METRICS_PORT"] = "0"
+    return env
+
+
+def ingest_settings(db: str, broker: Broker, **overrides: object) -> IngestSettings:
+    values: dict[str, object] = {
+        "database_url": db,
+        "mqtt_host": "127.0.0.1",
+        "mqtt_port": broker.port,
+        "worker_name": f"test-{uuid.uuid4().hex[:8]}",
+        "metrics_port": 0,
+        "flush_interval_s": 0.2,
+    }
+    values.update(overrides)
+    return IngestSettings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def running_worker(settings: IngestSettings) -> Iterator[IngestMetrics]:
+    """An ingest worker in a thread of this process, stopped (gracefully) on exit."""
+    stop, ready = threading.Event(), threading.Event()
+    metrics = IngestMetrics(settings.worker_name, settings.log_every_s)
+    thread = threading.Thread(target=run, args=(settings, stop, metrics, ready), daemon=True)
+    thread.start()
+    assert ready.wait(15), "ingest worker did not subscribe"
+    try:
+        yield metrics
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "ingest worker did not stop"
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def scalar(url: str, sql: LiteralString, params: tuple[object, ...] = ()) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, params).fetchone()
+        return row[0] if row else None
