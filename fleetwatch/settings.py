@@ -30,7 +30,11 @@ class MqttSettings(BaseSettings):
 class IngestSettings(StoreSettings, MqttSettings):
     model_config = _CONFIG
     worker_name: str = Field("ingest-1", pattern=r"^[A-Za-z0-9_.-]{1,48}$")
-    share_group: str = "fleetwatch-ingest"  # "" subscribes without a shared group
+    # "" (the default): one worker with a plain persistent subscription, which survives broker restarts.
+    # A name: scale out over an MQTT shared subscription ($share/<name>/…). Mosquitto 2.0 restores the queued
+    # messages of a shared session after a restart but not the shared subscription itself, so what is
+    # published between the broker's return and the workers' re-subscription is dropped by the broker.
+    share_group: str = ""
     receive_maximum: int = Field(20_000, ge=20, le=65_535)
     session_expiry_s: int = Field(7 * 86_400, ge=0)
     max_batch_messages: int = Field(4_000, ge=1)

@@ -39,7 +39,7 @@ class SubscriptionConfig:
     port: int = 1883
     client_id: str = "fleetwatch-ingest-1"
     topics: tuple[str, ...] = ("fleet/+/pos", "owntracks/+/+")
-    share_group: str | None = "fleetwatch-ingest"  # None: a plain subscription
+    share_group: str | None = None  # None: a plain subscription; a name: $share/<name>/<topic>
     username: str | None = None
     password: str | None = None
     receive_maximum: int = 20_000  # in-flight window the broker may use towards us (max 65535)
@@ -139,6 +139,7 @@ class Subscription:
         if refused:
             log.error("MQTT subscription refused: %s", ", ".join(map(str, refused)))
         else:
+            log.info("MQTT subscription granted (QoS 1, receive maximum %d)", self.config.receive_maximum)
             self.subscribed.set()
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:

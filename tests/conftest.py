@@ -85,6 +85,7 @@ class Broker:
         return (
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
+            "user root\n"  # started as root, Mosquitto would switch to a user that cannot write this folder
             "persistence true\n"
             f"persistence_location {self.folder}/\n"
             "max_queued_messages 0\n"  # the default 1000 silently drops what an offline session misses
