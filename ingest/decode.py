@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -99,7 +99,12 @@ def terminal_of(topic: str) -> str | None:
     parts = topic.split("/")
     if len(parts) == 3 and parts[0] == "fleet" and parts[2] == "pos" and _TERMINAL.match(parts[1]):
         return parts[1]
-    if len(parts) == 3 and parts[0] == "owntracks" and _TERMINAL.match(parts[1]) and _TERMINAL.match(parts[2]):
+    if (
+        len(parts) == 3
+        and parts[0] == "owntracks"
+        and _TERMINAL.match(parts[1])
+        and _TERMINAL.match(parts[2])
+    ):
         return f"{parts[1]}:{parts[2]}"
     return None
 
@@ -107,7 +112,7 @@ def terminal_of(topic: str) -> str | None:
 def _owntracks_fix(doc: dict[str, Any]) -> dict[str, Any]:
     tst = doc.get("tst")
     return {
-        "time": tst * 1000 if type(tst) in (int, float) else tst,
+        "time": tst * 1000 if isinstance(tst, int | float) and type(tst) is not bool else tst,
         "lon": doc.get("lon"),
         "lat": doc.get("lat"),
         "speed_kmh": doc.get("vel"),
@@ -155,13 +160,20 @@ def decode(
         terminal_ids.append(terminal_id)
         payload = message.payload
 
-        def reject(reason: Reason, detail: str, i: int = i, terminal_id: str | None = terminal_id) -> None:
+        def reject(
+            reason: Reason, detail: str, i: int = i, payload: bytes = payload, terminal_id: str | None = terminal_id
+        ) -> None:
             rejected.append(
-                Rejected(message_index=i, reason=reason, detail=detail, payload=payload, terminal_id=terminal_id)
+                Rejected(
+                    message_index=i, reason=reason, detail=detail, payload=payload, terminal_id=terminal_id
+                )
             )
 
         if terminal_id is None:
-            reject(Reason.BAD_TOPIC, f"topic {message.topic[:120]!r} is not fleet/<terminal>/pos or owntracks/<u>/<d>")
+            reject(
+                Reason.BAD_TOPIC,
+                f"topic {message.topic[:120]!r} is not fleet/<terminal>/pos or owntracks/<u>/<d>",
+            )
             continue
         if len(payload) > limits.max_payload_bytes:
             reject(Reason.OVERSIZED_PAYLOAD, f"{len(payload)} bytes > limit {limits.max_payload_bytes}")
@@ -203,10 +215,16 @@ class _Flags:
         self.reason = np.zeros(n, dtype=np.uint8)
         self.detail: dict[int, str] = {}
 
-    def mark(self, rows: Sequence[int] | NDArray[np.intp], reason: Reason, describe: Callable[[int], str]) -> None:
+    def one(self, row: int, reason: Reason, detail: str) -> None:
+        if self.reason[row] == 0:
+            self.reason[row] = CODE[reason]
+            self.detail[row] = detail
+
+    def mark(
+        self, rows: Sequence[int] | NDArray[np.intp], reason: Reason, describe: Callable[[int], str]
+    ) -> None:
         code = CODE[reason]
-        for row in rows:
-            row = int(row)
+        for row in map(int, rows):
             if self.reason[row] == 0:
                 self.reason[row] = code
                 self.detail[row] = describe(row)
@@ -240,7 +258,7 @@ def _number_column(
         for row, value in enumerate(values):
             if value is None:
                 if required:
-                    flags.mark([row], Reason.WRONG_TYPE, lambda r: f"missing {name}")
+                    flags.one(row, Reason.WRONG_TYPE, f"missing {name}")
             elif type(value) in _NUMBER:
                 try:
                     number = float(value)
@@ -249,9 +267,9 @@ def _number_column(
                 if math.isfinite(number):
                     column[row] = number
                 else:
-                    flags.mark([row], Reason.OUT_OF_RANGE, lambda r, v=value: f"{name} is not finite: {_quote(v)}")
+                    flags.one(row, Reason.OUT_OF_RANGE, f"{name} is not finite: {_quote(value)}")
             else:
-                flags.mark([row], Reason.WRONG_TYPE, lambda r, v=value: f"{name} is not a number: {_quote(v)}")
+                flags.one(row, Reason.WRONG_TYPE, f"{name} is not a number: {_quote(value)}")
     if dtype is np.float32:
         too_big = np.flatnonzero(np.abs(column) > 1e30)
         if len(too_big):
@@ -260,11 +278,15 @@ def _number_column(
     return column.astype(dtype, copy=False)
 
 
-def _int_column(docs: list[Any], name: str, flags: _Flags, *, dtype: type[np.signedinteger[Any]]) -> NDArray[Any]:
+def _int_column(
+    docs: list[Any], name: str, flags: _Flags, *, dtype: type[np.signedinteger[Any]]
+) -> NDArray[Any]:
     values = [d.get(name) if type(d) is dict else None for d in docs]
     top = int(np.iinfo(dtype).max)
-    if set(map(type, values)) <= {int} and (not values or (min(values) >= 0 and max(values) <= top)):
-        return np.array(values, dtype=dtype)
+    if set(map(type, values)) <= {int}:
+        ints = cast(list[int], values)
+        if not ints or (min(ints) >= 0 and max(ints) <= top):
+            return np.array(ints, dtype=dtype)
     out = np.full(len(values), -1, dtype=dtype)
     for row, value in enumerate(values):
         if value is None:
@@ -272,9 +294,9 @@ def _int_column(docs: list[Any], name: str, flags: _Flags, *, dtype: type[np.sig
         if type(value) is int and 0 <= value <= top:
             out[row] = value
         elif type(value) is int:
-            flags.mark([row], Reason.BAD_VALUE, lambda r, v=value: f"{name} out of range: {v}")
+            flags.one(row, Reason.BAD_VALUE, f"{name} out of range: {value}")
         else:
-            flags.mark([row], Reason.WRONG_TYPE, lambda r, v=value: f"{name} is not an integer: {_quote(v)}")
+            flags.one(row, Reason.WRONG_TYPE, f"{name} is not an integer: {_quote(value)}")
     return out
 
 
@@ -290,7 +312,7 @@ def _bool_column(docs: list[Any], name: str, flags: _Flags) -> NDArray[np.int16]
         if type(value) is bool or (type(value) is int and value in (0, 1)):
             out[row] = int(value)
         else:
-            flags.mark([row], Reason.WRONG_TYPE, lambda r, v=value: f"{name} is not a boolean: {_quote(v)}")
+            flags.one(row, Reason.WRONG_TYPE, f"{name} is not a boolean: {_quote(value)}")
     return out
 
 
@@ -317,7 +339,7 @@ def _time_column(docs: list[Any], flags: _Flags) -> NDArray[np.int64]:
     out = np.zeros(len(values), dtype=np.int64)
     for row, value in enumerate(values):
         if value is None:
-            flags.mark([row], Reason.WRONG_TYPE, lambda r: "missing time")
+            flags.one(row, Reason.WRONG_TYPE, "missing time")
         elif type(value) in _NUMBER:
             try:
                 number = float(value)
@@ -326,18 +348,20 @@ def _time_column(docs: list[Any], flags: _Flags) -> NDArray[np.int64]:
             if math.isfinite(number) and abs(number) < 1e15:
                 out[row] = round(number * 1000.0)
             else:
-                flags.mark([row], Reason.OUT_OF_RANGE, lambda r, v=value: f"time out of range: {_quote(v)}")
+                flags.one(row, Reason.OUT_OF_RANGE, f"time out of range: {_quote(value)}")
         elif type(value) is str and (us := _parse_iso_us(value)) is not None:
             out[row] = us
         else:
-            flags.mark([row], Reason.WRONG_TYPE, lambda r, v=value: f"time is not epoch ms or ISO 8601: {_quote(v)}")
+            flags.one(row, Reason.WRONG_TYPE, f"time is not epoch ms or ISO 8601: {_quote(value)}")
     return out
 
 
 def _columns(docs: list[Any], message_index: list[int], fix_index: list[int]) -> Fixes:
     flags = _Flags(len(docs))
     not_objects = [row for row, d in enumerate(docs) if type(d) is not dict]
-    flags.mark(not_objects, Reason.WRONG_TYPE, lambda r: f"fix is a JSON {type(docs[r]).__name__}, not an object")
+    flags.mark(
+        not_objects, Reason.WRONG_TYPE, lambda r: f"fix is a JSON {type(docs[r]).__name__}, not an object"
+    )
     valid = _bool_column(docs, "valid", flags)
     return Fixes(
         message_index=np.array(message_index, dtype=np.int32),

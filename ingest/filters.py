@@ -67,7 +67,9 @@ def screen(
             Reason.BAD_VALUE,
             f"speed_kmh outside 0–{params.max_speed_kmh:g}",
         )
-        mark((fixes.heading_deg < 0) | (fixes.heading_deg > 360), Reason.BAD_VALUE, "heading_deg outside 0–360")
+        mark(
+            (fixes.heading_deg < 0) | (fixes.heading_deg > 360), Reason.BAD_VALUE, "heading_deg outside 0–360"
+        )
         mark((fixes.hdop < 0) | (fixes.accuracy_m < 0), Reason.BAD_VALUE, "negative hdop or accuracy_m")
         mark(fixes.odometer_km < 0, Reason.BAD_VALUE, "negative odometer_km")
         mark(
@@ -76,7 +78,11 @@ def screen(
             f"hdop > {params.max_hdop:g} or accuracy_m > {params.max_accuracy_m:g}",
         )
     ahead_s = (fixes.t_us - now_us) / 1e6
-    mark(ahead_s > params.max_future_s, Reason.FUTURE_TIME, f"fix time more than {params.max_future_s:g} s ahead")
+    mark(
+        ahead_s > params.max_future_s,
+        Reason.FUTURE_TIME,
+        f"fix time more than {params.max_future_s:g} s ahead",
+    )
     mark(-ahead_s > params.max_past_s, Reason.PAST_TIME, f"fix time more than {params.max_past_s:g} s old")
 
     jumps, jump_detail = _implied_speed_spikes(fixes, vehicle_id, reason == 0, anchors, params)
@@ -86,7 +92,11 @@ def screen(
 
 
 def _implied_speed_spikes(
-    fixes: Fixes, vehicle_id: NDArray[np.int32], candidate: NDArray[np.bool_], anchors: Anchors, params: FilterParams
+    fixes: Fixes,
+    vehicle_id: NDArray[np.int32],
+    candidate: NDArray[np.bool_],
+    anchors: Anchors,
+    params: FilterParams,
 ) -> tuple[NDArray[np.intp], dict[int, str]]:
     """Rows that are isolated spikes: impossible to reach from their neighbour before *and* after.
 
@@ -118,10 +128,7 @@ def _implied_speed_spikes(
         false = np.zeros(1, dtype=np.bool_)
         in_high, has_prev = np.concatenate((false, high)), np.concatenate((false, near))
         out_high, has_next = np.concatenate((high, false)), np.concatenate((near, false))
-        if both_sides:
-            spike = in_high & out_high
-        else:
-            spike = (in_high & ~has_next) | (out_high & ~has_prev)
+        spike = (in_high & out_high) if both_sides else (in_high & ~has_next) | (out_high & ~has_prev)
         spike &= source[k] >= 0
         for j in np.flatnonzero(spike):
             pair = j - 1 if in_high[j] else j

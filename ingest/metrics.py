@@ -6,7 +6,8 @@ import logging
 import time
 from collections import Counter
 
-from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+from prometheus_client import Counter as PromCounter
 
 from ingest.reasons import Reason
 from ingest.write import BatchOutcome
@@ -19,7 +20,10 @@ class IngestMetrics:
         self.registry = CollectorRegistry()
         labels = {"worker": worker}
         self._received = PromCounter(
-            "fleetwatch_ingest_fixes_received", "Fixes decoded from messages", ["worker"], registry=self.registry
+            "fleetwatch_ingest_fixes_received",
+            "Fixes decoded from messages",
+            ["worker"],
+            registry=self.registry,
         ).labels(**labels)
         self._messages = PromCounter(
             "fleetwatch_ingest_messages", "MQTT messages handled", ["worker"], registry=self.registry
@@ -28,7 +32,10 @@ class IngestMetrics:
             "fleetwatch_ingest_fixes_stored", "Fixes newly stored", ["worker"], registry=self.registry
         ).labels(**labels)
         self._duplicate = PromCounter(
-            "fleetwatch_ingest_fixes_duplicate", "Fixes already stored (replays)", ["worker"], registry=self.registry
+            "fleetwatch_ingest_fixes_duplicate",
+            "Fixes already stored (replays)",
+            ["worker"],
+            registry=self.registry,
         ).labels(**labels)
         self._quarantined = PromCounter(
             "fleetwatch_ingest_quarantined",
@@ -44,7 +51,9 @@ class IngestMetrics:
             registry=self.registry,
         ).labels(**labels)
         self._lag = Gauge(
-            "fleetwatch_ingest_lag_seconds", "Commit time − newest fix time of the last batch", ["worker"],
+            "fleetwatch_ingest_lag_seconds",
+            "Commit time − newest fix time of the last batch",
+            ["worker"],
             registry=self.registry,
         ).labels(**labels)
         self.worker = worker
@@ -90,8 +99,15 @@ class IngestMetrics:
             log.info(
                 "last %.0f s: %d messages, %d fixes received, %d stored (%.0f/s), %d duplicate, "
                 "quarantined: %s; max batch latency %.2f s, lag %s",
-                elapsed, w["messages"], w["received"], w["stored"], w["stored"] / elapsed, w["duplicate"],
-                reasons, self._window_latency_max, "n/a" if lag_s is None else f"{lag_s:.1f} s",
+                elapsed,
+                w["messages"],
+                w["received"],
+                w["stored"],
+                w["stored"] / elapsed,
+                w["duplicate"],
+                reasons,
+                self._window_latency_max,
+                "n/a" if lag_s is None else f"{lag_s:.1f} s",
             )
         self._window = Counter()
         self._window_latency_max = 0.0

@@ -95,11 +95,15 @@ class Subscription:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.config.session_expiry_s
         props.ReceiveMaximum = self.config.receive_maximum
         self._client.connect_async(
-            self.config.host, self.config.port, keepalive=self.config.keepalive_s, clean_start=False, properties=props
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False,
+            properties=props,
         )
         self._client.loop_start()
         if not self.subscribed.wait(timeout_s):
@@ -116,7 +120,9 @@ class Subscription:
         return self._connected.is_set()
 
     # -- paho callbacks (network thread) ------------------------------------------------------------------
-    def _on_connect(self, client: paho.Client, _userdata: Any, flags: Any, reason_code: Any, _props: Any) -> None:
+    def _on_connect(
+        self, client: paho.Client, _userdata: Any, flags: Any, reason_code: Any, _props: Any
+    ) -> None:
         if reason_code.is_failure:
             log.error("MQTT connect refused: %s", reason_code)
             return
@@ -134,7 +140,9 @@ class Subscription:
         )
         self._connected.set()
 
-    def _on_subscribe(self, _client: paho.Client, _userdata: Any, _mid: int, reason_codes: Any, _props: Any) -> None:
+    def _on_subscribe(
+        self, _client: paho.Client, _userdata: Any, _mid: int, reason_codes: Any, _props: Any
+    ) -> None:
         refused = [code for code in reason_codes if code.is_failure]
         if refused:
             log.error("MQTT subscription refused: %s", ", ".join(map(str, refused)))
@@ -142,16 +150,21 @@ class Subscription:
             log.info("MQTT subscription granted (QoS 1, receive maximum %d)", self.config.receive_maximum)
             self.subscribed.set()
 
-    def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
+    def _on_disconnect(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason_code: Any, _props: Any
+    ) -> None:
         self._connected.clear()
         if self._closing:
             log.info("MQTT disconnected; unacknowledged messages stay with the broker")
         else:
-            log.warning("MQTT connection lost (%s); reconnecting, unacknowledged messages will be re-sent", reason_code)
+            log.warning(
+                "MQTT connection lost (%s); reconnecting, unacknowledged messages will be re-sent",
+                reason_code,
+            )
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         delivery = Delivery(
-            message=Message(topic=msg.topic, payload=msg.payload, received_at_us=time.time_ns() // 1000),
+            message=Message(topic=msg.topic, payload=bytes(msg.payload), received_at_us=time.time_ns() // 1000),
             mid=msg.mid,
             generation=self._generation,
         )

@@ -68,7 +68,9 @@ def _merge(total: BatchOutcome, part: BatchOutcome) -> None:
     total.newest_fix_lag_s = part.newest_fix_lag_s or total.newest_fix_lag_s
 
 
-def _quarantine_store_error(conn: psycopg.Connection[Any], message: Message, error: psycopg.Error) -> BatchOutcome:
+def _quarantine_store_error(
+    conn: psycopg.Connection[Any], message: Message, error: psycopg.Error
+) -> BatchOutcome:
 
     with conn.transaction():
         conn.execute(
@@ -108,7 +110,9 @@ def store_messages(
         raise
     except psycopg.Error as error:
         if len(messages) == 1:
-            log.error("database refused a message on %s: %s; quarantined as store_error", messages[0].topic, error)
+            log.error(
+                "database refused a message on %s: %s; quarantined as store_error", messages[0].topic, error
+            )
             return _quarantine_store_error(conn, messages[0], error)
         half = len(messages) // 2
         total = store_messages(conn, messages[:half], terminals, settings)

@@ -15,7 +15,7 @@ import orjson
 import psycopg
 from numpy.typing import NDArray
 
-from ingest.decode import DecodeLimits, Decoded, Message, decode
+from ingest.decode import Decoded, DecodeLimits, Message, decode
 from ingest.filters import Anchors, FilterParams, screen
 from ingest.reasons import FIX_REASONS, Reason
 from store.copy import binary_copy_payload
@@ -76,7 +76,8 @@ def _fix_payload(decoded: Decoded, messages: Sequence[Message], row: int) -> byt
     """What a quarantined fix keeps: the whole message if it held only this fix, else the fix's JSON."""
     message = messages[int(decoded.fixes.message_index[row])]
     if decoded.fixes.fix_index[row] == 0 and (
-        row + 1 == len(decoded.fixes) or decoded.fixes.message_index[row + 1] != decoded.fixes.message_index[row]
+        row + 1 == len(decoded.fixes)
+        or decoded.fixes.message_index[row + 1] != decoded.fixes.message_index[row]
     ):
         return message.payload
     return orjson.dumps(decoded.fix_documents[row], option=orjson.OPT_SORT_KEYS, default=str)
@@ -99,7 +100,9 @@ def write_batch(
 
     terminal_of_message = [terminals.get(t) if t else None for t in decoded.terminal_ids]
     vehicle_of_message = np.array([t.vehicle_id if t else 0 for t in terminal_of_message], dtype=np.int32)
-    terminal_no_of_message = np.array([t.terminal_no if t else 0 for t in terminal_of_message], dtype=np.int32)
+    terminal_no_of_message = np.array(
+        [t.terminal_no if t else 0 for t in terminal_of_message], dtype=np.int32
+    )
     received_us_of_message = np.array([m.received_at_us for m in messages], dtype=np.int64)
     vehicle_id = vehicle_of_message[fixes.message_index]
 
@@ -174,12 +177,16 @@ def write_batch(
             with conn.cursor() as cur:
                 with cur.copy(query("copy_stage")) as copy:
                     copy.write(stage)
-                row = cur.execute(query("insert_positions")).fetchone()
-                inserted = int(row[0]) if row else 0
+                counted = cur.execute(query("insert_positions")).fetchone()
+                inserted = int(counted[0]) if counted else 0
                 if inserted < len(accepted):
                     for ord_, lon, lat, speed, ignition, odometer in cur.execute(query("stage_conflicts")):
-                        stored = f"lon {lon}, lat {lat}, speed_kmh {speed}, ignition {ignition}, odometer_km {odometer}"
-                        quarantine_fix(ord_, Reason.CONFLICT, f"same vehicle and fix time already stored with {stored}")
+                        stored = (
+                            f"lon {lon}, lat {lat}, speed_kmh {speed}, ignition {ignition}, odometer_km {odometer}"
+                        )
+                        quarantine_fix(
+                            ord_, Reason.CONFLICT, f"same vehicle and fix time already stored with {stored}"
+                        )
                 cur.execute(query("update_latest_positions"))
             outcome.fixes_stored = inserted
             outcome.fixes_duplicate = len(accepted) - inserted - outcome.fixes_quarantined[Reason.CONFLICT]
@@ -196,7 +203,9 @@ def write_batch(
             query("insert_ingest_batch"),
             {
                 "worker": worker,
-                "first_received_at": utc_from_us(int(received_us_of_message.min())) if len(messages) else utc_from_us(commit_us),
+                "first_received_at": utc_from_us(int(received_us_of_message.min()))
+                if len(messages)
+                else utc_from_us(commit_us),
                 "messages": outcome.messages,
                 "fixes_received": outcome.fixes_received,
                 "fixes_stored": outcome.fixes_stored,

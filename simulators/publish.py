@@ -31,7 +31,12 @@ class Publisher:
     """A QoS 1 publisher with a bounded in-flight window that survives broker restarts."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 1883, *, client_id: str = "fleetwatch-sim", max_inflight: int = 2_000
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        client_id: str = "fleetwatch-sim",
+        max_inflight: int = 2_000,
     ) -> None:
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -41,7 +46,7 @@ class Publisher:
         )
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(min_delay=0.2, max_delay=2)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self._window = threading.Semaphore(max_inflight)
         self._lock = threading.Lock()
         self._acked = 0

@@ -31,7 +31,9 @@ def create_database(conninfo: str, *, template: str | None = None, drop_existing
             return False
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
-            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
         admin.execute(statement)
         log.info("created database %s%s", name, f" from template {template}" if template else "")
         return True

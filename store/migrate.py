@@ -6,7 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import LiteralString, cast
+from typing import LiteralString
 
 import psycopg
 
@@ -29,7 +29,7 @@ def load_migrations() -> list[Migration]:
     for entry in folder.iterdir():
         match = _NAME.match(entry.name)
         if match:
-            sql = cast(LiteralString, entry.read_text(encoding="utf-8"))
+            sql: LiteralString = entry.read_text(encoding="utf-8")
             found.append(Migration(version=int(match[1]), name=match[2], sql=sql))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from importlib import resources
-from typing import LiteralString, cast
+from typing import LiteralString
 
 _HEADER = re.compile(r"^-- ([a-z0-9_]+) --$", re.MULTILINE)
 
@@ -17,7 +17,7 @@ def parse_queries(text: str) -> dict[str, LiteralString]:
         lines = [line for line in body.strip().splitlines() if not line.startswith("-- ")]
         if name in queries:
             raise RuntimeError(f"query {name!r} is defined twice")
-        queries[name] = cast(LiteralString, "\n".join(lines).strip().rstrip(";"))
+        queries[name] = "\n".join(lines).strip().rstrip(";")
     return queries
 
 

@@ -8,46 +8,26 @@ may restart or stop its broker without touching the machine's own (stopped by pi
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, LiteralString
 
 import psycopg
 import pytest
 
+from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.settings import IngestSettings, StoreSettings
 from ingest.metrics import IngestMetrics
 from ingest.worker import run
 from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
 
-TEMPLATE = "fleetwatch_test_template"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+TEMPLATE = f"fleetwatch_tpl_{os.getpid()}"  # per test session: sessions may run side by side
 
 
 @pytest.fixture(scope="session")
@@ -73,41 +53,7 @@ def db(template_db: str, base_url: str) -> Iterator[str]:
     drop_database(url)
 
 
-@dataclass
-class Broker:
-    """A Mosquitto process of this test's own, on a free loopback port, with persistence on."""
-
-    folder: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    def config(self) -> str:
-        return (
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "user root\n"  # started as root, Mosquitto would switch to a user that cannot write this folder
-            "persistence true\n"
-            f"persistence_location {self.folder}/\n"
-            "max_queued_messages 0\n"  # the default 1000 silently drops what an offline session misses
-            f"log_dest file {self.folder}/mosquitto.log\n"
-        )
-
-    def start(self) -> None:
-        conf = self.folder / "mosquitto.conf"
-        conf.write_text(self.config())
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+Broker = MosquittoProcess
 
 
 @pytest.fixture
@@ -130,11 +76,13 @@ def register_fleet(url: str, n: int, prefix: str = "T") -> Fleet:
     """n vehicles of a city pool, each with one terminal ``<prefix>00001`` …"""
     with psycopg.connect(url, autocommit=True) as conn:
         agency_id = conn.execute(
-            "INSERT INTO agency (code, name) VALUES (%s, %s) RETURNING agency_id", (f"A-{prefix}", "Test bureau")
+            "INSERT INTO agency (code, name) VALUES (%s, %s) RETURNING agency_id",
+            (f"A-{prefix}", "Test bureau"),
         ).fetchone()
         assert agency_id
         pool_id = conn.execute(
-            "INSERT INTO pool (code, name, kind, agency_id) VALUES (%s, 'City pool', 'city', %s) RETURNING pool_id",
+            "INSERT INTO pool (code, name, kind, agency_id) VALUES (%s, 'City pool', 'city', %s)"
+            " RETURNING pool_id",
             (f"P-{prefix}", agency_id[0]),
         ).fetchone()
         assert pool_id

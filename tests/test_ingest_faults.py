@@ -27,8 +27,13 @@ def stream(fleet: Fleet, messages_per_terminal: int, fixes_per_message: int) -> 
     for m in range(messages_per_terminal):
         for k, terminal in enumerate(fleet.terminal_ids):
             fixes = [
-                {"time": start_ms + (m * fixes_per_message + i) * 1000, "lon": LON + k * 1e-3 + m * 1e-5,
-                 "lat": LAT + i * 1e-6, "speed_kmh": 30.0, "seq": m * fixes_per_message + i}
+                {
+                    "time": start_ms + (m * fixes_per_message + i) * 1000,
+                    "lon": LON + k * 1e-3 + m * 1e-5,
+                    "lat": LAT + i * 1e-6,
+                    "speed_kmh": 30.0,
+                    "seq": m * fixes_per_message + i,
+                }
                 for i in range(fixes_per_message)
             ]
             out.append((f"fleet/{terminal}/pos", orjson.dumps({"fixes": fixes})))
@@ -57,20 +62,40 @@ class Stream(threading.Thread):
         self.publisher.close()
 
 
-def start_worker_process(env: dict[str, str], broker: Broker, name: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker_process(
+    env: dict[str, str], broker: Broker, name: str, log: Path
+) -> subprocess.Popen[bytes]:
     handle = log.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "fleetwatch.cli", "ingest", "--mqtt-port", str(broker.port), "--worker-name", name,
-         "--flush-interval-s", "1.0"],
-        env=env, stdout=handle, stderr=handle,
+        [
+            sys.executable,
+            "-m",
+            "fleetwatch.cli",
+            "ingest",
+            "--mqtt-port",
+            str(broker.port),
+            "--worker-name",
+            name,
+            "--flush-interval-s",
+            "1.0",
+        ],
+        env=env,
+        stdout=handle,
+        stderr=handle,
     )
     handle.close()
     granted = log.read_text
-    wait_until(lambda: granted().count("subscription granted") >= 1 + granted().count("stopped"), 30, "worker subscribed")
+    wait_until(
+        lambda: granted().count("subscription granted") >= 1 + granted().count("stopped"),
+        30,
+        "worker subscribed",
+    )
     return process
 
 
-def test_sigkill_mid_stream_loses_nothing(db: str, broker: Broker, worker_env: dict[str, str], tmp_path: Path) -> None:
+def test_sigkill_mid_stream_loses_nothing(
+    db: str, broker: Broker, worker_env: dict[str, str], tmp_path: Path
+) -> None:
     fleet = register_fleet(db, 40)
     messages = stream(fleet, messages_per_terminal=60, fixes_per_message=10)  # 2,400 messages, 24,000 fixes
     total = 24_000
@@ -117,9 +142,10 @@ def test_two_workers_on_a_shared_subscription_store_each_fix_once(db: str, broke
     fleet = register_fleet(db, 20)
     messages = stream(fleet, messages_per_terminal=100, fixes_per_message=5)  # 2,000 messages, 10,000 fixes
     total = 10_000
-    with running_worker(ingest_settings(db, broker, worker_name="share-a", share_group="ingest")) as a, running_worker(
-        ingest_settings(db, broker, worker_name="share-b", share_group="ingest")
-    ) as b:
+    with (
+        running_worker(ingest_settings(db, broker, worker_name="share-a", share_group="ingest")) as a,
+        running_worker(ingest_settings(db, broker, worker_name="share-b", share_group="ingest")) as b,
+    ):
         publisher = Stream(broker.port, messages, per_s=2_000)
         publisher.start()
         publisher.join(timeout=60)
