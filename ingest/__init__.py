@@ -1,0 +1,1 @@
+"""Ingest: MQTT messages from vehicle terminals → TimescaleDB, exactly once, bad input quarantined."""
