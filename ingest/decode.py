@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 import numpy as np
@@ -94,6 +95,7 @@ class DecodeLimits:
     max_fixes_per_message: int = 5_000
 
 
+@lru_cache(maxsize=1 << 17)
 def terminal_of(topic: str) -> str | None:
     """The terminal id a topic speaks for, or None if the topic is not one we take positions from."""
     parts = topic.split("/")
@@ -107,6 +109,16 @@ def terminal_of(topic: str) -> str | None:
     ):
         return f"{parts[1]}:{parts[2]}"
     return None
+
+
+def vehicle_ids_of(
+    terminal_ids: Sequence[str | None], terminals: Mapping[str, Any]
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """Vehicle id and terminal number per message (0 where the terminal is unknown)."""
+    known = [terminals.get(t) if t else None for t in terminal_ids]
+    vehicle = np.fromiter((k.vehicle_id if k else 0 for k in known), dtype=np.int32, count=len(known))
+    number = np.fromiter((k.terminal_no if k else 0 for k in known), dtype=np.int32, count=len(known))
+    return vehicle, number
 
 
 def _owntracks_fix(doc: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +173,11 @@ def decode(
         payload = message.payload
 
         def reject(
-            reason: Reason, detail: str, i: int = i, payload: bytes = payload, terminal_id: str | None = terminal_id
+            reason: Reason,
+            detail: str,
+            i: int = i,
+            payload: bytes = payload,
+            terminal_id: str | None = terminal_id,
         ) -> None:
             rejected.append(
                 Rejected(
@@ -239,20 +255,24 @@ def _quote(value: object) -> str:
 
 
 _NUMBER = (int, float)
+_NUMBER_OR_NONE = {int, float, type(None)}
 
 
 def _number_column(
-    docs: list[Any], name: str, flags: _Flags, *, required: bool, dtype: type[np.floating[Any]]
+    values: list[Any], name: str, flags: _Flags, *, required: bool, dtype: type[np.floating[Any]]
 ) -> NDArray[Any]:
-    values = [d.get(name) if type(d) is dict else None for d in docs]
     column: NDArray[np.float64] | None = None
-    if set(map(type, values)) <= {int, float}:
+    if set(map(type, values)) <= _NUMBER_OR_NONE:
         try:
-            column = np.array(values, dtype=np.float64)
+            column = np.array(values, dtype=np.float64)  # None → NaN (JSON itself carries no NaN)
         except OverflowError:
             column = None
-        if column is not None and not np.isfinite(column).all():
-            column = None
+        if column is not None:
+            missing = np.isnan(column)
+            if np.isinf(column).any():
+                column = None
+            elif required and missing.any():
+                flags.mark(np.flatnonzero(missing), Reason.WRONG_TYPE, lambda r: f"missing {name}")
     if column is None:
         column = np.full(len(values), np.nan, dtype=np.float64)
         for row, value in enumerate(values):
@@ -279,13 +299,12 @@ def _number_column(
 
 
 def _int_column(
-    docs: list[Any], name: str, flags: _Flags, *, dtype: type[np.signedinteger[Any]]
+    values: list[Any], name: str, flags: _Flags, *, dtype: type[np.signedinteger[Any]]
 ) -> NDArray[Any]:
-    values = [d.get(name) if type(d) is dict else None for d in docs]
     top = int(np.iinfo(dtype).max)
-    if set(map(type, values)) <= {int}:
-        ints = cast(list[int], values)
-        if not ints or (min(ints) >= 0 and max(ints) <= top):
+    if set(map(type, values)) <= {int, type(None)}:
+        ints = [-1 if v is None else cast(int, v) for v in values]
+        if not ints or (min(ints) >= -1 and max(ints) <= top and ints.count(-1) == values.count(None)):
             return np.array(ints, dtype=dtype)
     out = np.full(len(values), -1, dtype=dtype)
     for row, value in enumerate(values):
@@ -300,12 +319,11 @@ def _int_column(
     return out
 
 
-def _bool_column(docs: list[Any], name: str, flags: _Flags) -> NDArray[np.int16]:
+def _bool_column(values: list[Any], name: str, flags: _Flags) -> NDArray[np.int16]:
     """1 / 0 / -1 (not reported). JSON booleans, or 0 and 1 as many terminal bridges send them."""
-    values = [d.get(name) if type(d) is dict else None for d in docs]
     out = np.full(len(values), -1, dtype=np.int16)
-    if set(map(type, values)) <= {bool}:
-        return np.array(values, dtype=np.int16) if values else out
+    if set(map(type, values)) <= {bool, type(None)}:
+        return np.array([-1 if v is None else v for v in values], dtype=np.int16) if values else out
     for row, value in enumerate(values):
         if value is None:
             continue
@@ -327,8 +345,7 @@ def _parse_iso_us(text: str) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _time_column(docs: list[Any], flags: _Flags) -> NDArray[np.int64]:
-    values = [d.get("time") if type(d) is dict else None for d in docs]
+def _time_column(values: list[Any], flags: _Flags) -> NDArray[np.int64]:
     if set(map(type, values)) <= {int, float}:
         try:
             ms = np.array(values, dtype=np.float64)
@@ -356,29 +373,50 @@ def _time_column(docs: list[Any], flags: _Flags) -> NDArray[np.int64]:
     return out
 
 
+_FIELDS = (
+    "time",
+    "lon",
+    "lat",
+    "speed_kmh",
+    "heading_deg",
+    "altitude_m",
+    "satellites",
+    "hdop",
+    "accuracy_m",
+    "valid",
+    "ignition",
+    "odometer_km",
+    "seq",
+)
+
+
 def _columns(docs: list[Any], message_index: list[int], fix_index: list[int]) -> Fixes:
     flags = _Flags(len(docs))
     not_objects = [row for row, d in enumerate(docs) if type(d) is not dict]
     flags.mark(
         not_objects, Reason.WRONG_TYPE, lambda r: f"fix is a JSON {type(docs[r]).__name__}, not an object"
     )
-    valid = _bool_column(docs, "valid", flags)
+    objects: list[dict[str, Any]] = [d if type(d) is dict else {} for d in docs] if not_objects else docs
+    # one pass per field that occurs at all: most terminals send a handful of the optional fields
+    present: set[str] = set().union(*objects) if objects else set()
+    absent: list[Any] = [None] * len(objects)
+    v = {name: [d.get(name) for d in objects] if name in present else absent for name in _FIELDS}
     return Fixes(
         message_index=np.array(message_index, dtype=np.int32),
         fix_index=np.array(fix_index, dtype=np.int32),
-        t_us=_time_column(docs, flags),
-        lon=_number_column(docs, "lon", flags, required=True, dtype=np.float64),
-        lat=_number_column(docs, "lat", flags, required=True, dtype=np.float64),
-        speed_kmh=_number_column(docs, "speed_kmh", flags, required=False, dtype=np.float32),
-        heading_deg=_number_column(docs, "heading_deg", flags, required=False, dtype=np.float32),
-        altitude_m=_number_column(docs, "altitude_m", flags, required=False, dtype=np.float32),
-        satellites=_int_column(docs, "satellites", flags, dtype=np.int16),
-        hdop=_number_column(docs, "hdop", flags, required=False, dtype=np.float32),
-        accuracy_m=_number_column(docs, "accuracy_m", flags, required=False, dtype=np.float32),
-        valid=valid != 0,  # not reported counts as valid
-        ignition=_bool_column(docs, "ignition", flags),
-        odometer_km=_number_column(docs, "odometer_km", flags, required=False, dtype=np.float64),
-        seq=_int_column(docs, "seq", flags, dtype=np.int64),
+        t_us=_time_column(v["time"], flags),
+        lon=_number_column(v["lon"], "lon", flags, required=True, dtype=np.float64),
+        lat=_number_column(v["lat"], "lat", flags, required=True, dtype=np.float64),
+        speed_kmh=_number_column(v["speed_kmh"], "speed_kmh", flags, required=False, dtype=np.float32),
+        heading_deg=_number_column(v["heading_deg"], "heading_deg", flags, required=False, dtype=np.float32),
+        altitude_m=_number_column(v["altitude_m"], "altitude_m", flags, required=False, dtype=np.float32),
+        satellites=_int_column(v["satellites"], "satellites", flags, dtype=np.int16),
+        hdop=_number_column(v["hdop"], "hdop", flags, required=False, dtype=np.float32),
+        accuracy_m=_number_column(v["accuracy_m"], "accuracy_m", flags, required=False, dtype=np.float32),
+        valid=_bool_column(v["valid"], "valid", flags) != 0,  # not reported counts as valid
+        ignition=_bool_column(v["ignition"], "ignition", flags),
+        odometer_km=_number_column(v["odometer_km"], "odometer_km", flags, required=False, dtype=np.float64),
+        seq=_int_column(v["seq"], "seq", flags, dtype=np.int64),
         reason=flags.reason,
         detail=flags.detail,
     )

@@ -164,7 +164,9 @@ class Subscription:
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         delivery = Delivery(
-            message=Message(topic=msg.topic, payload=bytes(msg.payload), received_at_us=time.time_ns() // 1000),
+            message=Message(
+                topic=msg.topic, payload=bytes(msg.payload), received_at_us=time.time_ns() // 1000
+            ),
             mid=msg.mid,
             generation=self._generation,
         )

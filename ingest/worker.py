@@ -2,30 +2,49 @@
 
 Nothing is acknowledged before its rows (or its quarantine rows) are committed, so a crash at any
 point leaves the broker holding every message whose outcome is not durable; the broker re-sends
-them and the write is idempotent (ON CONFLICT DO NOTHING, quarantine keyed on the payload digest).
+them and the write is idempotent (the position key; quarantine keyed on the payload digest).
+
+Two threads: this one takes and prepares batch k+1 (decode, screen, COPY payloads) while the writer
+commits batch k; a queue of one prepared batch between them. When the database is slow the queue is
+full, this thread waits, the inbox fills to the broker's in-flight window and the broker stops sending.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from fleetwatch.settings import IngestSettings
-from ingest.decode import DecodeLimits, Message, terminal_of
+from ingest.decode import DecodeLimits, Message, terminal_of, vehicle_ids_of
+from ingest.filters import Anchors
 from ingest.metrics import IngestMetrics
-from ingest.mqtt import Subscription, SubscriptionConfig
+from ingest.mqtt import Delivery, Subscription, SubscriptionConfig
 from ingest.reasons import Reason
-from ingest.write import BatchOutcome, Terminal, create_stage, load_terminals, utc_from_us, write_batch
+from ingest.write import (
+    BatchOutcome,
+    PreparedBatch,
+    Terminal,
+    create_stage,
+    load_anchors,
+    load_terminals,
+    prepare_batch,
+    quarantine_row,
+    store_batch,
+)
 from store.queries import query
 
 log = logging.getLogger(__name__)
 
 _REGISTRY_REFRESH_S = 5.0  # an unknown terminal triggers a registry reload at most this often
+
+Prepare = Callable[[Sequence[Message]], PreparedBatch]
 
 
 def subscription_config(settings: IngestSettings) -> SubscriptionConfig:
@@ -41,7 +60,8 @@ def subscription_config(settings: IngestSettings) -> SubscriptionConfig:
     )
 
 
-def _connect(settings: IngestSettings, stop: threading.Event) -> psycopg.Connection[Any] | None:
+def connect(settings: IngestSettings, stop: threading.Event) -> psycopg.Connection[Any] | None:
+    """A connection with the staging tables, retried with back-off until ``stop``."""
     delay_s = 0.5
     while not stop.is_set():
         try:
@@ -55,69 +75,108 @@ def _connect(settings: IngestSettings, stop: threading.Event) -> psycopg.Connect
     return None
 
 
-def _merge(total: BatchOutcome, part: BatchOutcome) -> None:
-    total.messages += part.messages
-    total.fixes_received += part.fixes_received
-    total.fixes_stored += part.fixes_stored
-    total.fixes_duplicate += part.fixes_duplicate
-    total.fixes_quarantined += part.fixes_quarantined
-    total.messages_quarantined += part.messages_quarantined
-    total.latency_s = max(total.latency_s, part.latency_s)
-    lags = [x for x in (total.max_lag_s, part.max_lag_s) if x is not None]
-    total.max_lag_s = max(lags) if lags else None
-    total.newest_fix_lag_s = part.newest_fix_lag_s or total.newest_fix_lag_s
-
-
 def _quarantine_store_error(
     conn: psycopg.Connection[Any], message: Message, error: psycopg.Error
 ) -> BatchOutcome:
-
+    row = quarantine_row(
+        message,
+        Reason.STORE_ERROR,
+        f"{type(error).__name__}: {str(error).strip()[:300]}",
+        message.payload,
+        terminal_id=terminal_of(message.topic),
+        fix_index=None,
+    )
     with conn.transaction():
-        conn.execute(
-            query("insert_quarantine"),
-            {
-                "received_at": utc_from_us(message.received_at_us),
-                "topic": message.topic,
-                "terminal_id": terminal_of(message.topic),
-                "reason": Reason.STORE_ERROR.value,
-                "detail": f"{type(error).__name__}: {str(error).strip()[:300]}",
-                "fix_index": None,
-                "payload": message.payload[: 64 * 1024],
-                "payload_bytes": len(message.payload),
-            },
-        )
+        conn.execute(query("insert_quarantine"), row)
     outcome = BatchOutcome(messages=1)
     outcome.messages_quarantined[Reason.STORE_ERROR] += 1
     return outcome
 
 
-def store_messages(
-    conn: psycopg.Connection[Any],
-    messages: Sequence[Message],
-    terminals: dict[str, Terminal],
-    settings: IngestSettings,
+def store_isolating(
+    conn: psycopg.Connection[Any], prepared: PreparedBatch, prepare: Prepare, worker: str
 ) -> BatchOutcome:
-    """Write a batch; if the database refuses it (not a lost connection), bisect to find the message it
-    refuses and quarantine that one with reason store_error, so one poison message cannot stall ingest."""
-    limits = DecodeLimits(
-        max_payload_bytes=settings.max_payload_bytes, max_fixes_per_message=settings.max_fixes_per_message
-    )
+    """Store a batch; if the database refuses it (not a lost connection), bisect to find the message it
+    refuses and quarantine that one as store_error, so one poison message cannot stall ingest."""
     try:
-        return write_batch(
-            conn, messages, terminals, worker=settings.worker_name, params=settings.filters, limits=limits
-        )
+        return store_batch(conn, prepared, worker=worker)
     except psycopg.OperationalError:
         raise
     except psycopg.Error as error:
+        messages = prepared.messages
         if len(messages) == 1:
             log.error(
                 "database refused a message on %s: %s; quarantined as store_error", messages[0].topic, error
             )
             return _quarantine_store_error(conn, messages[0], error)
         half = len(messages) // 2
-        total = store_messages(conn, messages[:half], terminals, settings)
-        _merge(total, store_messages(conn, messages[half:], terminals, settings))
+        total = store_isolating(conn, prepare(messages[:half]), prepare, worker)
+        total.merge(store_isolating(conn, prepare(messages[half:]), prepare, worker))
         return total
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    deliveries: list[Delivery]
+    prepared: PreparedBatch
+    prepare: Prepare
+
+
+class _Writer(threading.Thread):
+    """Commits prepared batches in order, then acknowledges them."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        stop: threading.Event,
+        subscription: Subscription,
+        metrics: IngestMetrics,
+    ) -> None:
+        super().__init__(name="ingest-writer", daemon=True)
+        self.settings, self.stop, self.subscription, self.metrics = settings, stop, subscription, metrics
+        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        conn = connect(self.settings, self.stop)
+        try:
+            while conn is not None:
+                try:
+                    job = self.jobs.get(timeout=1.0)
+                except queue.Empty:
+                    self.metrics.maybe_log()
+                    continue
+                if job is None:
+                    break
+                outcome, conn = self._store(conn, job)
+                if outcome is None:
+                    break  # stopping while the database is away: the batch stays unacknowledged
+                self.subscription.ack(job.deliveries)
+                self.metrics.observe(outcome)
+        except BaseException as error:
+            self.error = error
+            self.stop.set()
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _store(
+        self, conn: psycopg.Connection[Any], job: _Job
+    ) -> tuple[BatchOutcome | None, psycopg.Connection[Any] | None]:
+        while True:
+            try:
+                return store_isolating(conn, job.prepared, job.prepare, self.settings.worker_name), conn
+            except psycopg.OperationalError as error:
+                log.warning(
+                    "database lost (%s); %d messages stay unacknowledged, reconnecting",
+                    str(error).strip(),
+                    len(job.deliveries),
+                )
+                conn.close()
+                reconnected = connect(self.settings, self.stop)
+                if reconnected is None:
+                    return None, None
+                conn = reconnected
 
 
 def run(
@@ -132,13 +191,18 @@ def run(
     metrics = metrics or IngestMetrics(settings.worker_name, settings.log_every_s)
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
-    conn = _connect(settings, stop)
-    if conn is None:
+    reader = connect(settings, stop)
+    if reader is None:
         return metrics
-    terminals = load_terminals(conn)
+    terminals = load_terminals(reader)
     refreshed_at = time.monotonic()
     log.info("ingest worker %s: %d terminals registered", settings.worker_name, len(terminals))
+    limits = DecodeLimits(
+        max_payload_bytes=settings.max_payload_bytes, max_fixes_per_message=settings.max_fixes_per_message
+    )
     subscription = Subscription(subscription_config(settings))
+    writer = _Writer(settings, stop, subscription, metrics)
+    writer.start()
     subscription.start()
     if ready is not None and subscription.subscribed.is_set():
         ready.set()
@@ -150,35 +214,55 @@ def run(
                 max_wait_s=settings.flush_interval_s,
             )
             if not batch:
-                metrics.maybe_log()
                 continue
             messages = [d.message for d in batch]
-            outcome = None
-            while outcome is None and not stop.is_set():
+            try:
+                topics = [terminal_of(m.topic) for m in messages]
+                if time.monotonic() - refreshed_at > _REGISTRY_REFRESH_S and any(
+                    t is not None and t not in terminals for t in topics
+                ):
+                    terminals = load_terminals(reader)
+                    refreshed_at = time.monotonic()
+                vehicles, _ = vehicle_ids_of(topics, terminals)
+                anchors = load_anchors(reader, vehicles[vehicles > 0])
+            except psycopg.OperationalError as error:
+                log.warning(
+                    "database lost while preparing (%s); batch left to the broker", str(error).strip()
+                )
+                reader.close()
+                reconnected = connect(settings, stop)
+                if reconnected is None:
+                    break
+                reader = reconnected
+                continue  # these messages stay unacknowledged; the broker re-sends them after a restart
+
+            def prepare(
+                part: Sequence[Message],
+                terminals: dict[str, Terminal] = terminals,
+                anchors: Anchors = anchors,
+            ) -> PreparedBatch:
+                return prepare_batch(
+                    part,
+                    terminals,
+                    anchors,
+                    now_us=time.time_ns() // 1000,
+                    params=settings.filters,
+                    limits=limits,
+                )
+
+            job = _Job(batch, prepare(messages), prepare)
+            while not stop.is_set():
                 try:
-                    if time.monotonic() - refreshed_at > _REGISTRY_REFRESH_S and any(
-                        (t := terminal_of(m.topic)) is not None and t not in terminals for m in messages
-                    ):
-                        terminals = load_terminals(conn)
-                        refreshed_at = time.monotonic()
-                    outcome = store_messages(conn, messages, terminals, settings)
-                except psycopg.OperationalError as error:
-                    log.warning(
-                        "database lost (%s); %d messages stay unacknowledged, reconnecting",
-                        str(error).strip(),
-                        len(messages),
-                    )
-                    conn.close()
-                    reconnected = _connect(settings, stop)
-                    if reconnected is None:
-                        break
-                    conn = reconnected
-            if outcome is None:
-                break  # stopping with the batch unacknowledged: the broker keeps it
-            subscription.ack(batch)
-            metrics.observe(outcome)
+                    writer.jobs.put(job, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
     finally:
+        writer.jobs.put(None)
+        writer.join(timeout=60)
         subscription.close()
-        conn.close()
+        reader.close()
         log.info("ingest worker %s stopped; totals %s", settings.worker_name, dict(metrics.totals))
+    if writer.error is not None:
+        raise RuntimeError("ingest writer failed") from writer.error
     return metrics

@@ -1,4 +1,8 @@
-"""One batch of messages → one transaction: COPY to the stage, insert new fixes, quarantine the rest."""
+"""One batch of messages → one transaction: COPY to the stage, insert new fixes, quarantine the rest.
+
+``prepare_batch`` is pure (decode, screen, build the COPY payload and the quarantine rows);
+``store_batch`` does the I/O. The worker prepares the next batch while the previous one commits.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import orjson
 import psycopg
 from numpy.typing import NDArray
 
-from ingest.decode import Decoded, DecodeLimits, Message, decode
+from ingest.decode import Decoded, DecodeLimits, Fixes, Message, decode, terminal_of, vehicle_ids_of
 from ingest.filters import Anchors, FilterParams, screen
 from ingest.reasons import FIX_REASONS, Reason
 from store.copy import binary_copy_payload
@@ -44,6 +48,38 @@ class BatchOutcome:
     max_lag_s: float | None = None  # commit time − oldest stored fix time
     newest_fix_lag_s: float | None = None  # commit time − newest stored fix time
 
+    def merge(self, part: BatchOutcome) -> None:
+        self.messages += part.messages
+        self.fixes_received += part.fixes_received
+        self.fixes_stored += part.fixes_stored
+        self.fixes_duplicate += part.fixes_duplicate
+        self.fixes_quarantined += part.fixes_quarantined
+        self.messages_quarantined += part.messages_quarantined
+        self.latency_s = max(self.latency_s, part.latency_s)
+        lags = [x for x in (self.max_lag_s, part.max_lag_s) if x is not None]
+        self.max_lag_s = max(lags) if lags else None
+        self.newest_fix_lag_s = part.newest_fix_lag_s or self.newest_fix_lag_s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedBatch:
+    """Everything a batch will write, computed before the transaction opens."""
+
+    messages: Sequence[Message]
+    decoded: Decoded
+    accepted: NDArray[np.intp]  # rows of decoded.fixes that passed every filter
+    vehicle_id: NDArray[np.int32]  # per fix row
+    terminal_no: NDArray[np.int32]  # per fix row
+    received_us: NDArray[np.int64]  # per fix row
+    position_copy: bytes | None  # binary COPY of the accepted fixes straight into position
+    latest_copy: bytes | None  # binary COPY of each vehicle's newest accepted fix into latest_stage
+    quarantine: list[dict[str, Any]]  # rows for insert_quarantine
+    fixes_quarantined: Counter[Reason]
+    messages_quarantined: Counter[Reason]
+    first_received_us: int
+    oldest_fix_us: int | None
+    newest_fix_us: int | None
+
 
 def utc_from_us(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1e6, tz=UTC)
@@ -55,6 +91,8 @@ def load_terminals(conn: psycopg.Connection[Any]) -> dict[str, Terminal]:
 
 
 def load_anchors(conn: psycopg.Connection[Any], vehicle_ids: NDArray[np.int32]) -> Anchors:
+    if not len(vehicle_ids):
+        return Anchors.empty()
     rows = conn.execute(query("anchors"), {"vehicle_ids": np.unique(vehicle_ids).tolist()}).fetchall()
     if not rows:
         return Anchors.empty()
@@ -68,144 +106,266 @@ def load_anchors(conn: psycopg.Connection[Any], vehicle_ids: NDArray[np.int32]) 
 
 
 def create_stage(conn: psycopg.Connection[Any]) -> None:
+    """The per-connection temporary tables the write path stages into."""
     conn.execute(query("create_stage"))
-    conn.commit()
+    conn.execute(query("create_latest_stage"))
 
 
-def _fix_payload(decoded: Decoded, messages: Sequence[Message], row: int) -> bytes:
-    """What a quarantined fix keeps: the whole message if it held only this fix, else the fix's JSON."""
-    message = messages[int(decoded.fixes.message_index[row])]
-    if decoded.fixes.fix_index[row] == 0 and (
-        row + 1 == len(decoded.fixes)
-        or decoded.fixes.message_index[row + 1] != decoded.fixes.message_index[row]
-    ):
-        return message.payload
-    return orjson.dumps(decoded.fix_documents[row], option=orjson.OPT_SORT_KEYS, default=str)
+def quarantine_row(
+    message: Message,
+    reason: Reason,
+    detail: str,
+    payload: bytes,
+    *,
+    terminal_id: str | None,
+    fix_index: int | None,
+) -> dict[str, Any]:
+    kept = payload[:_QUARANTINE_KEEP_BYTES]
+    note = f" (first {len(kept)} of {len(payload)} bytes kept)" if len(kept) < len(payload) else ""
+    return {
+        "received_at": utc_from_us(message.received_at_us),
+        "topic": message.topic,
+        "terminal_id": terminal_id,
+        "reason": reason.value,
+        "detail": detail + note,
+        "fix_index": fix_index,
+        "payload": kept,
+        "payload_bytes": len(payload),
+    }
 
 
-def write_batch(
-    conn: psycopg.Connection[Any],
+def fix_quarantine_row(prepared: PreparedBatch, row: int, reason: Reason, detail: str) -> dict[str, Any]:
+    """A quarantined fix keeps the whole message if it held only this fix, else the fix's own JSON."""
+    fixes = prepared.decoded.fixes
+    message_index = int(fixes.message_index[row])
+    alone = fixes.fix_index[row] == 0 and (
+        row + 1 == len(fixes) or fixes.message_index[row + 1] != message_index
+    )
+    message = prepared.messages[message_index]
+    payload = (
+        message.payload
+        if alone
+        else orjson.dumps(prepared.decoded.fix_documents[row], option=orjson.OPT_SORT_KEYS, default=str)
+    )
+    return quarantine_row(
+        message,
+        reason,
+        detail,
+        payload,
+        terminal_id=prepared.decoded.terminal_ids[message_index],
+        fix_index=int(fixes.fix_index[row]),
+    )
+
+
+def _nan(values: NDArray[np.floating[Any]]) -> NDArray[np.bool_]:
+    missing: NDArray[np.bool_] = np.isnan(values)
+    return missing
+
+
+def _position_copy(
+    fixes: Fixes,
+    rows: NDArray[np.intp],
+    vehicle_id: NDArray[np.int32],
+    terminal_no: NDArray[np.int32],
+    received_us: NDArray[np.int64],
+) -> bytes:
+    """The accepted fixes as position rows; what a terminal did not report is NULL."""
+    speed, heading, altitude = fixes.speed_kmh[rows], fixes.heading_deg[rows], fixes.altitude_m[rows]
+    hdop, accuracy, odometer = fixes.hdop[rows], fixes.accuracy_m[rows], fixes.odometer_km[rows]
+    satellites, ignition, seq = fixes.satellites[rows], fixes.ignition[rows], fixes.seq[rows]
+    return binary_copy_payload(
+        [
+            ("vehicle_id", "int4", vehicle_id[rows]),
+            ("fix_at", "timestamptz", fixes.t_us[rows]),
+            ("received_at", "timestamptz", received_us[rows]),
+            ("terminal_no", "int4", terminal_no[rows]),
+            ("lon", "float8", fixes.lon[rows]),
+            ("lat", "float8", fixes.lat[rows]),
+            ("speed_kmh", "float4", speed, _nan(speed)),
+            ("heading_deg", "float4", heading, _nan(heading)),
+            ("altitude_m", "float4", altitude, _nan(altitude)),
+            ("satellites", "int2", satellites, satellites < 0),
+            ("hdop", "float4", hdop, _nan(hdop)),
+            ("accuracy_m", "float4", accuracy, _nan(accuracy)),
+            ("valid", "bool", fixes.valid[rows]),
+            ("ignition", "bool", ignition == 1, ignition < 0),
+            ("odometer_km", "float8", odometer, _nan(odometer)),
+            ("seq", "int8", seq, seq < 0),
+        ]
+    )
+
+
+def _stage_copy(prepared: PreparedBatch) -> bytes:
+    """The accepted fixes for ingest_stage (NULLs as sentinels, ord = row) when keys may already exist."""
+    fixes, rows = prepared.decoded.fixes, prepared.accepted
+    return binary_copy_payload(
+        [
+            ("ord", "int4", rows.astype(np.int32)),
+            ("vehicle_id", "int4", prepared.vehicle_id[rows]),
+            ("fix_at", "timestamptz", fixes.t_us[rows]),
+            ("received_at", "timestamptz", prepared.received_us[rows]),
+            ("terminal_no", "int4", prepared.terminal_no[rows]),
+            ("lon", "float8", fixes.lon[rows]),
+            ("lat", "float8", fixes.lat[rows]),
+            ("speed_kmh", "float4", fixes.speed_kmh[rows]),
+            ("heading_deg", "float4", fixes.heading_deg[rows]),
+            ("altitude_m", "float4", fixes.altitude_m[rows]),
+            ("satellites", "int2", fixes.satellites[rows]),
+            ("hdop", "float4", fixes.hdop[rows]),
+            ("accuracy_m", "float4", fixes.accuracy_m[rows]),
+            ("valid", "bool", fixes.valid[rows]),
+            ("ignition", "int2", fixes.ignition[rows]),
+            ("odometer_km", "float8", fixes.odometer_km[rows]),
+            ("seq", "int8", fixes.seq[rows]),
+        ]
+    )
+
+
+def _latest_copy(
+    fixes: Fixes, rows: NDArray[np.intp], vehicle_id: NDArray[np.int32], received_us: NDArray[np.int64]
+) -> bytes:
+    """Each vehicle's newest accepted fix of the batch, for latest_stage."""
+    order = rows[np.lexsort((fixes.t_us[rows], vehicle_id[rows]))]
+    vehicles = vehicle_id[order]
+    newest = order[np.flatnonzero(np.append(vehicles[1:] != vehicles[:-1], True))]
+    return binary_copy_payload(
+        [
+            ("vehicle_id", "int4", vehicle_id[newest]),
+            ("fix_at", "timestamptz", fixes.t_us[newest]),
+            ("received_at", "timestamptz", received_us[newest]),
+            ("lon", "float8", fixes.lon[newest]),
+            ("lat", "float8", fixes.lat[newest]),
+            ("speed_kmh", "float4", fixes.speed_kmh[newest]),
+            ("heading_deg", "float4", fixes.heading_deg[newest]),
+            ("ignition", "int2", fixes.ignition[newest]),
+            ("odometer_km", "float8", fixes.odometer_km[newest]),
+        ]
+    )
+
+
+def prepare_batch(
     messages: Sequence[Message],
     terminals: Mapping[str, Terminal],
+    anchors: Anchors,
     *,
-    worker: str,
+    now_us: int,
     params: FilterParams,
     limits: DecodeLimits,
-) -> BatchOutcome:
-    """Decode, screen and store one batch in one transaction; the caller acknowledges after it returns."""
-    outcome = BatchOutcome(messages=len(messages))
+) -> PreparedBatch:
+    """Decode and screen a batch; build its COPY payloads and quarantine rows. No I/O."""
     decoded = decode(messages, terminals, limits)
     fixes = decoded.fixes
-    outcome.fixes_received = len(fixes)
-
-    terminal_of_message = [terminals.get(t) if t else None for t in decoded.terminal_ids]
-    vehicle_of_message = np.array([t.vehicle_id if t else 0 for t in terminal_of_message], dtype=np.int32)
-    terminal_no_of_message = np.array(
-        [t.terminal_no if t else 0 for t in terminal_of_message], dtype=np.int32
+    vehicle_of_message, terminal_no_of_message = vehicle_ids_of(decoded.terminal_ids, terminals)
+    received_us_of_message = np.fromiter(
+        (m.received_at_us for m in messages), dtype=np.int64, count=len(messages)
     )
-    received_us_of_message = np.array([m.received_at_us for m in messages], dtype=np.int64)
     vehicle_id = vehicle_of_message[fixes.message_index]
-
-    now_us = time.time_ns() // 1000
-    anchors = load_anchors(conn, vehicle_id) if len(fixes) else Anchors.empty()
+    terminal_no = terminal_no_of_message[fixes.message_index]
+    received_us = received_us_of_message[fixes.message_index]
     reason, detail = screen(fixes, vehicle_id, now_us, anchors, params)
     accepted = np.flatnonzero(reason == 0)
+    any_accepted = len(accepted) > 0
 
-    quarantine: list[dict[str, Any]] = []
+    prepared = PreparedBatch(
+        messages=messages,
+        decoded=decoded,
+        accepted=accepted,
+        vehicle_id=vehicle_id,
+        terminal_no=terminal_no,
+        received_us=received_us,
+        position_copy=_position_copy(fixes, accepted, vehicle_id, terminal_no, received_us)
+        if any_accepted
+        else None,
+        latest_copy=_latest_copy(fixes, accepted, vehicle_id, received_us) if any_accepted else None,
+        quarantine=[],
+        fixes_quarantined=Counter(),
+        messages_quarantined=Counter(),
+        first_received_us=int(received_us_of_message.min()) if len(messages) else now_us,
+        oldest_fix_us=int(fixes.t_us[accepted].min()) if any_accepted else None,
+        newest_fix_us=int(fixes.t_us[accepted].max()) if any_accepted else None,
+    )
     for rejected in decoded.rejected:
         message = messages[rejected.message_index]
-        payload = rejected.payload[:_QUARANTINE_KEEP_BYTES]
-        extra = f" (first {len(payload)} bytes kept)" if len(payload) < len(rejected.payload) else ""
-        quarantine.append(
-            {
-                "received_at": utc_from_us(message.received_at_us),
-                "topic": message.topic,
-                "terminal_id": rejected.terminal_id,
-                "reason": rejected.reason.value,
-                "detail": rejected.detail + extra,
-                "fix_index": None,
-                "payload": payload,
-                "payload_bytes": len(rejected.payload),
-            }
-        )
-        outcome.messages_quarantined[rejected.reason] += 1
-
-    def quarantine_fix(row: int, why: Reason, say: str) -> None:
-        message_index = int(fixes.message_index[row])
-        message = messages[message_index]
-        payload = _fix_payload(decoded, messages, row)
-        quarantine.append(
-            {
-                "received_at": utc_from_us(message.received_at_us),
-                "topic": message.topic,
-                "terminal_id": decoded.terminal_ids[message_index],
-                "reason": why.value,
-                "detail": say,
-                "fix_index": int(fixes.fix_index[row]),
-                "payload": payload,
-                "payload_bytes": len(payload),
-            }
-        )
-        outcome.fixes_quarantined[why] += 1
-
-    for row in np.flatnonzero(reason != 0):
-        quarantine_fix(int(row), FIX_REASONS[reason[row] - 1], detail.get(int(row), ""))
-
-    with conn.transaction():
-        if len(accepted):
-            stage = binary_copy_payload(
-                [
-                    ("ord", "int4", accepted.astype(np.int32)),
-                    ("vehicle_id", "int4", vehicle_id[accepted]),
-                    ("fix_at", "timestamptz", fixes.t_us[accepted]),
-                    ("received_at", "timestamptz", received_us_of_message[fixes.message_index[accepted]]),
-                    ("terminal_no", "int4", terminal_no_of_message[fixes.message_index[accepted]]),
-                    ("lon", "float8", fixes.lon[accepted]),
-                    ("lat", "float8", fixes.lat[accepted]),
-                    ("speed_kmh", "float4", fixes.speed_kmh[accepted]),
-                    ("heading_deg", "float4", fixes.heading_deg[accepted]),
-                    ("altitude_m", "float4", fixes.altitude_m[accepted]),
-                    ("satellites", "int2", fixes.satellites[accepted]),
-                    ("hdop", "float4", fixes.hdop[accepted]),
-                    ("accuracy_m", "float4", fixes.accuracy_m[accepted]),
-                    ("valid", "bool", fixes.valid[accepted]),
-                    ("ignition", "int2", fixes.ignition[accepted]),
-                    ("odometer_km", "float8", fixes.odometer_km[accepted]),
-                    ("seq", "int8", fixes.seq[accepted]),
-                ]
+        prepared.quarantine.append(
+            quarantine_row(
+                message,
+                rejected.reason,
+                rejected.detail,
+                rejected.payload,
+                terminal_id=rejected.terminal_id,
+                fix_index=None,
             )
-            with conn.cursor() as cur:
-                with cur.copy(query("copy_stage")) as copy:
-                    copy.write(stage)
-                counted = cur.execute(query("insert_positions")).fetchone()
-                inserted = int(counted[0]) if counted else 0
-                if inserted < len(accepted):
-                    for ord_, lon, lat, speed, ignition, odometer in cur.execute(query("stage_conflicts")):
-                        stored = (
-                            f"lon {lon}, lat {lat}, speed_kmh {speed}, ignition {ignition}, odometer_km {odometer}"
-                        )
-                        quarantine_fix(
-                            ord_, Reason.CONFLICT, f"same vehicle and fix time already stored with {stored}"
-                        )
-                cur.execute(query("update_latest_positions"))
+        )
+        prepared.messages_quarantined[rejected.reason] += 1
+    for row in np.flatnonzero(reason != 0).tolist():
+        why = FIX_REASONS[reason[row] - 1]
+        prepared.quarantine.append(fix_quarantine_row(prepared, row, why, detail.get(row, "")))
+        prepared.fixes_quarantined[why] += 1
+    return prepared
+
+
+def _insert_checking_conflicts(
+    cur: psycopg.Cursor[Any], prepared: PreparedBatch, quarantine: list[dict[str, Any]]
+) -> tuple[int, int]:
+    """The slow path, for a batch holding keys that are already stored (a replay) or twice in itself:
+    stage, insert what is new, quarantine what contradicts a stored fix. Returns (inserted, conflicts)."""
+    with cur.copy(query("copy_stage")) as copy:
+        copy.write(_stage_copy(prepared))
+    cur.execute(query("insert_positions"))
+    inserted = cur.rowcount
+    conflicts = 0
+    if inserted < len(prepared.accepted):
+        for ord_, lon, lat, speed, ignition, odometer in cur.execute(query("stage_conflicts")).fetchall():
+            stored = f"lon {lon}, lat {lat}, speed_kmh {speed}, ignition {ignition}, odometer_km {odometer}"
+            quarantine.append(
+                fix_quarantine_row(
+                    prepared, ord_, Reason.CONFLICT, f"same vehicle and fix time already stored with {stored}"
+                )
+            )
+            conflicts += 1
+    return inserted, conflicts
+
+
+def store_batch(conn: psycopg.Connection[Any], prepared: PreparedBatch, *, worker: str) -> BatchOutcome:
+    """Write a prepared batch in one transaction; the caller acknowledges its messages after this returns.
+
+    Fast path: binary COPY straight into the hypertable inside a savepoint. If any key is already stored
+    (a redelivery after a crash, a terminal's duplicate send) the primary key refuses the COPY, the
+    savepoint rolls back, and the batch takes the staged INSERT … ON CONFLICT path instead.
+    """
+    outcome = BatchOutcome(
+        messages=len(prepared.messages),
+        fixes_received=len(prepared.decoded.fixes),
+        fixes_quarantined=Counter(prepared.fixes_quarantined),
+        messages_quarantined=Counter(prepared.messages_quarantined),
+    )
+    quarantine = list(prepared.quarantine)
+    with conn.transaction(), conn.cursor() as cur:
+        if prepared.position_copy is not None and prepared.latest_copy is not None:
+            try:
+                with conn.transaction(), cur.copy(query("copy_positions")) as copy:
+                    copy.write(prepared.position_copy)
+                inserted, conflicts = len(prepared.accepted), 0
+            except psycopg.errors.UniqueViolation:
+                inserted, conflicts = _insert_checking_conflicts(cur, prepared, quarantine)
+            with cur.copy(query("copy_latest_stage")) as copy:
+                copy.write(prepared.latest_copy)
+            cur.execute(query("update_latest_positions"))
             outcome.fixes_stored = inserted
-            outcome.fixes_duplicate = len(accepted) - inserted - outcome.fixes_quarantined[Reason.CONFLICT]
+            outcome.fixes_duplicate = len(prepared.accepted) - inserted - conflicts
+            outcome.fixes_quarantined[Reason.CONFLICT] += conflicts
         if quarantine:
-            with conn.cursor() as cur:
-                cur.executemany(query("insert_quarantine"), quarantine)
+            cur.executemany(query("insert_quarantine"), quarantine)
         commit_us = time.time_ns() // 1000
-        if len(messages):
-            outcome.latency_s = (commit_us - int(received_us_of_message.min())) / 1e6
-        if len(accepted):
-            outcome.max_lag_s = (commit_us - int(fixes.t_us[accepted].min())) / 1e6
-            outcome.newest_fix_lag_s = (commit_us - int(fixes.t_us[accepted].max())) / 1e6
-        conn.execute(
+        outcome.latency_s = (commit_us - prepared.first_received_us) / 1e6
+        if prepared.oldest_fix_us is not None and prepared.newest_fix_us is not None:
+            outcome.max_lag_s = (commit_us - prepared.oldest_fix_us) / 1e6
+            outcome.newest_fix_lag_s = (commit_us - prepared.newest_fix_us) / 1e6
+        cur.execute(
             query("insert_ingest_batch"),
             {
                 "worker": worker,
-                "first_received_at": utc_from_us(int(received_us_of_message.min()))
-                if len(messages)
-                else utc_from_us(commit_us),
+                "first_received_at": utc_from_us(prepared.first_received_us),
                 "messages": outcome.messages,
                 "fixes_received": outcome.fixes_received,
                 "fixes_stored": outcome.fixes_stored,
@@ -217,3 +377,21 @@ def write_batch(
             },
         )
     return outcome
+
+
+def write_batch(
+    conn: psycopg.Connection[Any],
+    messages: Sequence[Message],
+    terminals: Mapping[str, Terminal],
+    *,
+    worker: str,
+    params: FilterParams,
+    limits: DecodeLimits,
+) -> BatchOutcome:
+    """Prepare and store one batch on one connection (no pipelining)."""
+    vehicle_of_message, _ = vehicle_ids_of([terminal_of(m.topic) for m in messages], terminals)
+    anchors = load_anchors(conn, vehicle_of_message[vehicle_of_message > 0])
+    prepared = prepare_batch(
+        messages, terminals, anchors, now_us=time.time_ns() // 1000, params=params, limits=limits
+    )
+    return store_batch(conn, prepared, worker=worker)

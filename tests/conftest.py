@@ -19,6 +19,7 @@ from typing import Any, LiteralString
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.settings import IngestSettings, StoreSettings
@@ -40,7 +41,30 @@ def template_db(base_url: str) -> Iterator[str]:
     url = with_dbname(base_url, TEMPLATE)
     create_database(url, drop_existing=True)
     migrate(url)
+    with psycopg.connect(with_dbname(base_url, "postgres"), autocommit=True) as admin:
+        # a template must have no sessions while it is copied: TimescaleDB's background-worker scheduler
+        # connects to every database with the extension, and would come back if allowed to
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(TEMPLATE))
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (TEMPLATE,)
+        )
+        wait_until(
+            lambda: (
+                admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (TEMPLATE,)
+                ).fetchone()
+                == (0,)
+            ),
+            10,
+            "template sessions gone",
+        )
     yield url
+    with psycopg.connect(with_dbname(base_url, "postgres"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(TEMPLATE))
+        )
     drop_database(url)
 
 

@@ -20,27 +20,43 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     seq         bigint           NOT NULL
 ) ON COMMIT DELETE ROWS;
 
+-- create_latest_stage --
+CREATE TEMP TABLE IF NOT EXISTS latest_stage (
+    vehicle_id  integer          NOT NULL,
+    fix_at      timestamptz      NOT NULL,
+    received_at timestamptz      NOT NULL,
+    lon         double precision NOT NULL,
+    lat         double precision NOT NULL,
+    speed_kmh   real             NOT NULL,
+    heading_deg real             NOT NULL,
+    ignition    smallint         NOT NULL,
+    odometer_km double precision NOT NULL
+) ON COMMIT DELETE ROWS;
+
 -- copy_stage --
 COPY ingest_stage FROM STDIN (FORMAT BINARY);
 
+-- copy_positions --
+COPY position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, heading_deg, altitude_m,
+               satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq)
+FROM STDIN (FORMAT BINARY);
+
+-- copy_latest_stage --
+COPY latest_stage FROM STDIN (FORMAT BINARY);
+
 -- insert_positions --
--- Stage sentinels (NaN, -1) become NULL. Within a batch the first copy of a key wins;
--- a key already stored is left as it is (a replay is a no-op). Returns how many rows are new.
-WITH inserted AS (
-    INSERT INTO position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, heading_deg,
-                          altitude_m, satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq)
-    SELECT DISTINCT ON (vehicle_id, fix_at)
-           vehicle_id, fix_at, received_at, terminal_no, lon, lat,
-           NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'), NULLIF(altitude_m, 'NaN'),
-           NULLIF(satellites, -1), NULLIF(hdop, 'NaN'), NULLIF(accuracy_m, 'NaN'), valid,
-           CASE ignition WHEN -1 THEN NULL ELSE ignition = 1 END,
-           NULLIF(odometer_km, 'NaN'), NULLIF(seq, -1)
-    FROM ingest_stage
-    ORDER BY vehicle_id, fix_at, ord
-    ON CONFLICT (vehicle_id, fix_at) DO NOTHING
-    RETURNING 1
-)
-SELECT count(*) FROM inserted;
+-- Stage sentinels (NaN, -1) become NULL. A key already stored, or twice in the batch, is left as it is
+-- (the first copy wins, by ord): a replay is a no-op. The row count says how many are new.
+INSERT INTO position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, heading_deg,
+                      altitude_m, satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq)
+SELECT vehicle_id, fix_at, received_at, terminal_no, lon, lat,
+       NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'), NULLIF(altitude_m, 'NaN'),
+       NULLIF(satellites, -1), NULLIF(hdop, 'NaN'), NULLIF(accuracy_m, 'NaN'), valid,
+       CASE ignition WHEN -1 THEN NULL ELSE ignition = 1 END,
+       NULLIF(odometer_km, 'NaN'), NULLIF(seq, -1)
+FROM ingest_stage
+ORDER BY ord
+ON CONFLICT (vehicle_id, fix_at) DO NOTHING;
 
 -- stage_conflicts --
 -- Staged fixes whose key is stored with different measurements: the same fix time cannot be two places.
@@ -55,14 +71,13 @@ WHERE p.fix_at BETWEEN (SELECT min(fix_at) FROM ingest_stage) AND (SELECT max(fi
 ORDER BY s.ord;
 
 -- update_latest_positions --
--- Only a newer fix moves a vehicle's latest position (back-filled fixes are older).
+-- latest_stage holds each vehicle's newest fix of the batch; only a newer fix moves the latest position
+-- (back-filled fixes are older).
 INSERT INTO latest_position AS l (vehicle_id, fix_at, received_at, lon, lat, speed_kmh, heading_deg, ignition,
                                   odometer_km)
-SELECT DISTINCT ON (vehicle_id)
-       vehicle_id, fix_at, received_at, lon, lat, NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'),
+SELECT vehicle_id, fix_at, received_at, lon, lat, NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'),
        CASE ignition WHEN -1 THEN NULL ELSE ignition = 1 END, NULLIF(odometer_km, 'NaN')
-FROM ingest_stage
-ORDER BY vehicle_id, fix_at DESC, ord
+FROM latest_stage
 ON CONFLICT (vehicle_id) DO UPDATE
 SET fix_at = excluded.fix_at, received_at = excluded.received_at, lon = excluded.lon, lat = excluded.lat,
     speed_kmh = excluded.speed_kmh, heading_deg = excluded.heading_deg, ignition = excluded.ignition,
