@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 log = logging.getLogger("fleetwatch")
 
@@ -49,10 +49,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from fleetwatch import bench
+    from fleetwatch.bench import run_bench
 
-    runner: Callable[[argparse.Namespace], int] = getattr(bench, f"bench_{args.which}")
-    return runner(args)
+    return run_bench(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

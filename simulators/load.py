@@ -50,7 +50,8 @@ def register_load_fleet(conn: psycopg.Connection[Any], terminals: int, prefix: s
         assert row is not None
         agency_id = row[0]
         row = conn.execute(
-            "INSERT INTO pool (code, name, kind, agency_id) VALUES (%s, 'Load pool', 'city', %s) RETURNING pool_id",
+            "INSERT INTO pool (code, name, kind, agency_id) VALUES (%s, 'Load pool', 'city', %s)"
+            " RETURNING pool_id",
             (f"P-{prefix}", agency_id),
         ).fetchone()
         assert row is not None

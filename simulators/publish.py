@@ -36,7 +36,7 @@ class Publisher:
         port: int = 1883,
         *,
         client_id: str = "fleetwatch-sim",
-        max_inflight: int = 2_000,
+        max_inflight: int = 200,
     ) -> None:
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,

@@ -1,11 +1,13 @@
-"""Benchmarks: each measures against a baseline run in the same run; ``--json`` prints one JSON object last."""
+"""Benchmarks, each measured against a baseline run in the same run; --json prints one JSON object last."""
 
 from __future__ import annotations
 
 import argparse
 
 
-def bench_ingest(args: argparse.Namespace) -> int:
-    from fleetwatch.bench.ingest import bench_ingest as run
+def run_bench(args: argparse.Namespace) -> int:
+    if args.which == "ingest":
+        from fleetwatch.bench.ingest import bench_ingest
 
-    return run(args)
+        return bench_ingest(args)
+    raise SystemExit(f"unknown benchmark {args.which!r}")

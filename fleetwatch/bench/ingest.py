@@ -137,7 +137,8 @@ def _ceiling_copy(url: str, stream: LoadStream, vehicle_ids: np.ndarray[Any, Any
                 conn.transaction(),
                 conn.cursor() as cur,
                 cur.copy(
-                    "COPY position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, valid, seq)"
+                    "COPY position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, valid,"
+                    " seq)"
                     " FROM STDIN (FORMAT BINARY)"
                 ) as copy,
             ):
@@ -279,7 +280,8 @@ def bench_ingest(args: argparse.Namespace) -> int:
     result = {**ten, "single_fix": single}
     for case in (ten, single):
         print(
-            f"{case['fixes_per_message']:>2} fix/msg: {case['positions_stored']:,} of {case['positions_sent']:,} stored,"
+            f"{case['fixes_per_message']:>2} fix/msg: {case['positions_stored']:,}"
+            f" of {case['positions_sent']:,} stored,"
             f" lost {case['lost']}, duplicated {case['duplicated']}; worker {case['positions_per_s']:,}/s,"
             f" ceilings MQTT {case['ceiling_mqtt_per_s']:,}/s, COPY {case['ceiling_copy_per_s']:,}/s,"
             f" ratio {case['ratio']}",
