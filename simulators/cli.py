@@ -1,15 +1,131 @@
-"""``fleetwatch simulate``: registered by the simulator package."""
+"""``fleetwatch simulate``: a seeded fleet, to files, to the database and/or over MQTT.
+
+    fleetwatch simulate --vehicles 200 --days 7 --seed 7 [--start 2026-12-01] [--out DIR]
+                        [--publish [--mqtt-host H] [--mqtt-port P] [--speed N] [--topic-root fleet]]
+                        [--load-db [--database-url URL]] [--clean | --violation-scale X]
+
+``--speed N`` replays the messages N× faster than real time (1 = real time, 0 = as fast as the broker
+takes them), paced on each message's send time.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
 
 
 def add_simulate_parser(sub: Any) -> None:
-    simulate = sub.add_parser("simulate", help="run the seeded fleet simulator")
-    simulate.set_defaults(func=_not_ready)
+    simulate = sub.add_parser(
+        "simulate",
+        help="run the seeded fleet simulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulate.add_argument("--vehicles", type=int, default=200)
+    simulate.add_argument("--days", type=int, default=7)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--start", type=date.fromisoformat, default=date(2026, 12, 1), help="first day (local)"
+    )
+    simulate.add_argument("--out", type=Path, help="write messages, truth and world as JSON Lines here")
+    simulate.add_argument("--publish", action="store_true", help="publish the messages over MQTT")
+    simulate.add_argument("--mqtt-host")
+    simulate.add_argument("--mqtt-port", type=int)
+    simulate.add_argument("--topic-root", default="fleet", help="topics are <root>/<terminal_id>/pos")
+    simulate.add_argument(
+        "--speed", type=float, default=1.0, help="time acceleration; 0 = as fast as possible"
+    )
+    simulate.add_argument(
+        "--load-db", action="store_true", help="write registry, orders and records to the database"
+    )
+    simulate.add_argument("--database-url")
+    rates = simulate.add_mutually_exclusive_group()
+    rates.add_argument("--clean", action="store_true", help="inject no violations")
+    rates.add_argument("--violation-scale", type=float, default=1.0, help="multiply every violation rate")
+    simulate.set_defaults(func=run_simulate)
 
 
-def _not_ready(_args: argparse.Namespace) -> int:
-    raise SystemExit("fleetwatch simulate: the city simulator is not built yet (issue 3)")
+def _paced(
+    items: Iterator[tuple[int, str, bytes]], speed: float, bar: tqdm[Any]
+) -> Iterator[tuple[str, bytes]]:
+    """(topic, payload) at each message's send time, ``speed`` times faster than it was sent."""
+    first_ms: int | None = None
+    wall0 = time.monotonic()
+    for sent_ms, topic, payload in items:
+        if first_ms is None:
+            first_ms = sent_ms
+        if speed > 0:
+            wait = wall0 + (sent_ms - first_ms) / 1000.0 / speed - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        bar.update(1)
+        yield topic, payload
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from simulators.output import messages, write_run
+    from simulators.run import SimParams, simulate
+    from simulators.violations import CLEAN, ViolationRates
+    from simulators.world import build_world
+
+    rates = CLEAN if args.clean else ViolationRates().scaled(args.violation_scale)
+    log.info(
+        "simulating %d vehicles for %d days from %s, seed %d, violations %s",
+        args.vehicles,
+        args.days,
+        args.start,
+        args.seed,
+        "off" if args.clean else f"× {args.violation_scale:g}",
+    )
+    started = time.monotonic()
+    world = build_world(args.vehicles, args.seed)
+    params = SimParams(start=args.start, days=args.days, rates=rates)
+    with tqdm(total=args.vehicles, unit="car", desc="simulate") as bar:
+
+        def advance(cars: int) -> None:
+            bar.update(cars)
+
+        run = simulate(world, params, progress=advance)
+    log.info("generated in %.1f s", time.monotonic() - started)
+    if args.out:
+        write_run(run, args.out, topic_root=args.topic_root)
+    if args.load_db:
+        from fleetwatch.settings import StoreSettings
+        from simulators.database import load_run
+
+        load_run(args.database_url or StoreSettings().database_url, run)
+    if args.publish:
+        _publish(run, args, messages(run, topic_root=args.topic_root))
+    return 0
+
+
+def _publish(run: Any, args: argparse.Namespace, items: Iterator[tuple[int, str, bytes]]) -> None:
+    from fleetwatch.settings import MqttSettings
+    from simulators.publish import Publisher
+
+    settings = MqttSettings()
+    host, port = args.mqtt_host or settings.mqtt_host, args.mqtt_port or settings.mqtt_port
+    publisher = Publisher(host, port, client_id=f"fleetwatch-sim-{args.seed}")
+    try:
+        if not publisher.wait_connected():
+            raise SystemExit(f"no MQTT broker answered at {host}:{port}")
+        log.info("publishing %d messages to %s:%d at × %g", len(run.deliveries), host, port, args.speed)
+        with tqdm(total=len(run.deliveries), unit="msg", desc="publish") as bar:
+            result = publisher.publish(_paced(items, args.speed, bar))
+        log.info(
+            "published %d messages, %d acknowledged, in %.1f s",
+            result.messages,
+            result.acknowledged,
+            result.elapsed_s,
+        )
+    finally:
+        publisher.close()

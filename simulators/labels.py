@@ -227,7 +227,7 @@ def _stay_alerts(batch: Batch, p: ViolationParams) -> list[ExpectedAlert]:
     # the trip that arrived before each stay (the leg whose ignition went off at the stay's start)
     key = tl.leg_vehicle * 1e10 + tl.off_s
     arrived = np.searchsorted(key, tl.park_vehicle * 1e10 + tl.park_start_s + 1e-6, side="right") - 1
-    arrived_ok = (arrived >= 0) & (tl.leg_vehicle[np.maximum(arrived, 0)] == tl.park_vehicle)
+    arrived_ok = (arrived >= 0) & (np.append(tl.leg_vehicle, -1)[arrived] == tl.park_vehicle)
     for i in range(len(tl.park_start_s)):
         place = world.place(int(tl.park_place_id[i]))
         stay = float(tl.park_end_s[i] - tl.park_start_s[i])

@@ -46,6 +46,7 @@ class PlanParams:
     earliest_depart_local_s: float = 7.25 * H
     latest_return_local_s: float = 18.5 * H  # compliant outings are planned to be back by then
     refuel_below: float = 0.3  # share of the tank
+    fuel_start_share: tuple[float, float] = (0.45, 0.95)  # of the tank, per car at the start
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,11 +296,17 @@ def plan_days(world: World, params: PlanParams) -> Plan:
             for request in todays:
                 outing = dispatch(request, [request.pool_id, rental])
                 if outing is not None:
-                    day_outings.append(inject_order_faults(outing, world, rates, rng))
+                    faulty = inject_order_faults(outing, world, rates, rng)
+                    end = faulty.depart_s + estimate_s(world.router, faulty.start, faulty.visits) + 1_800.0
+                    car = vehicles[faulty.vehicle]
+                    dispatcher.set_free(
+                        faulty.vehicle, max(end, dispatcher.free_at[faulty.vehicle]), key(car)
+                    )
+                    day_outings.append(faulty)
             # a private outing without an order, in working hours
             for v in free_vehicles(midnight + 14.5 * H, int(rng.binomial(n, rates.no_order))):
                 vehicle, depot = vehicles[v], world.depot_of(vehicles[v])
-                depart = max(dispatcher.free_at[v], midnight + float(rng.uniform(9.5, 15.0)) * H)
+                depart = max(dispatcher.free_at[v] + 1.5 * H, midnight + float(rng.uniform(9.5, 15.0)) * H)
                 options = (
                     [p for k in FORBIDDEN_KINDS for p in world.by_kind[k]] if rng.random() < 0.25 else []
                 )
@@ -371,8 +378,8 @@ def plan_days(world: World, params: PlanParams) -> Plan:
 
     ordered = sorted(outings, key=lambda o: (o.vehicle, o.depart_s))
     fuel_rng = np.random.default_rng([world.seed, 4])
-    fuel_start = np.array([v.tank_l for v in vehicles]) * fuel_rng.uniform(0.45, 0.95, n)
-    fuelled = _add_fuel_stops(world, ordered, fuel_start, params.refuel_below)
+    fuel_start = np.array([v.tank_l for v in vehicles]) * fuel_rng.uniform(*params.fuel_start_share, n)
+    fuelled = _add_fuel_stops(world, ordered, fuel_start, params.refuel_below, fuel_rng)
     numbered = tuple(replace(o, outing_id=i + 1) for i, o in enumerate(fuelled))
     intents = Counter(str(i) for o in numbered for i in o.intents)
     cancelled = len(requests) - len(order_vehicle)
@@ -397,15 +404,15 @@ def plan_days(world: World, params: PlanParams) -> Plan:
 
 
 def _add_fuel_stops(
-    world: World, outings: list[Outing], level_l: NDArray[np.float64], below: float
+    world: World, outings: list[Outing], level_l: NDArray[np.float64], below: float, rng: np.random.Generator
 ) -> list[Outing]:
     """Follow each car's fuel through its outings; when low, stop at a station before the last leg."""
     level = level_l.copy()
     stations = world.by_kind[PlaceKind.FUEL_STATION]
     s_lon, s_lat = np.array([p.lon for p in stations]), np.array([p.lat for p in stations])
     out: list[Outing] = []
-    for planned in outings:
-        outing = planned
+    for original in outings:
+        outing = original
         vehicle = world.fleet.vehicles[outing.vehicle]
         per_m = vehicle.fuel_norm_l_per_100km / 100_000.0
         lengths = [r.length_m for r in leg_routes(world.router, outing.start, outing.visits)]
@@ -423,15 +430,17 @@ def _add_fuel_stops(
             )
             if station is not None:
                 stop = Visit(
-                    place_id=station.place_id, node=station.node, dwell_s=300.0 + (outing.outing_id % 5) * 40
+                    place_id=station.place_id, node=station.node, dwell_s=float(rng.uniform(240.0, 480.0))
                 )
                 at = len(outing.visits) - 1
                 visits = (*outing.visits[:at], stop, outing.visits[at])
+                planned = (*outing.planned[:-1], stop, outing.planned[-1])  # refuelling is part of the plan
                 faults = list(outing.leg_faults())
                 faults.insert(at, LegFault())
                 outing = replace(
                     outing,
                     visits=visits,
+                    planned=planned,
                     faults=tuple(faults),
                     main_leg=outing.main_leg + (1 if at <= outing.main_leg else 0),
                 )

@@ -44,6 +44,8 @@ class SimParams:
     drive: DriveParams = field(default_factory=DriveParams)
     terminal: TerminalParams = field(default_factory=TerminalParams)
     orders_per_vehicle_day: float = 1.3
+    maintenance_rate: float = 0.01  # per car and working day
+    fuel_start_share: tuple[float, float] = (0.45, 0.95)
     batch_vehicles: int = 250
 
 
@@ -85,8 +87,11 @@ def simulate(world: World, params: SimParams, progress: Callable[[int], None] | 
             days=params.days,
             rates=params.rates,
             orders_per_vehicle_day=params.orders_per_vehicle_day,
+            maintenance_rate=params.maintenance_rate,
+            fuel_start_share=params.fuel_start_share,
         ),
     )
+
     start_s = float(local_midnight_s(params.start))
     end_s = start_s + params.days * 86_400.0
     n = len(world.fleet.vehicles)
@@ -253,7 +258,8 @@ def _orders(
             approved.append(None)
             continue
         ws[j] = tl.outing_compliant_start_s[j] - rng.uniform(600.0, 1_800.0)
-        we[j] = tl.outing_end_s[j] - outing.late_s + rng.uniform(1_200.0, 3_600.0)
+        compliant_end = max(tl.outing_end_s[j] - outing.late_s, tl.outing_compliant_start_s[j] + 600.0)
+        we[j] = compliant_end + rng.uniform(1_200.0, 3_600.0)
         route = join_routes(leg_routes(world.router, outing.start, outing.planned))
         approved.append((route.lon, route.lat))
         request = requests[outing.order_id]

@@ -12,6 +12,7 @@ outages) are kept and uploaded as late ``{"fixes": [...]}`` batches once coverag
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -130,24 +131,37 @@ def take_fixes(
     unique = np.ones(len(t_s), dtype=np.bool_)
     unique[1:] = (vehicle[1:] != vehicle[:-1]) | (t_s[1:] != t_s[:-1])
     # a silent terminal takes no fix at all
-    silent_from, silent_to = silent
+    silent_from, silent_to = np.append(silent[0], np.nan), np.append(silent[1], np.nan)
     moving = trip >= 0
-    tr = np.where(moving, trip, 0)
-    hush = moving & (t_s >= silent_from[tr]) & (t_s <= silent_to[tr])
+    hush = moving & (t_s >= silent_from[trip]) & (t_s <= silent_to[trip])  # trip -1: the NaN pad
     keep = unique & ~hush
     vehicle, t_s, trip, park, moving = vehicle[keep], t_s[keep], trip[keep], park[keep], moving[keep]
     n = len(t_s)
 
     # the truth
-    tr = np.where(moving, trip, 0)
-    at = locate(legs, tr, t_s - tl.depart_s[tr])
-    pk = np.where(moving, 0, park)
-    true_lon = np.where(moving, at.lon, tl.park_lon[pk] if len(tl.park_lon) else 0.0)
-    true_lat = np.where(moving, at.lat, tl.park_lat[pk] if len(tl.park_lat) else 0.0)
-    true_speed = np.where(moving, at.speed_mps * 3.6, 0.0)
-    limit = np.where(moving, at.limit_kmh, np.nan)
-    tunnel = moving & at.tunnel
-    ignition = moving & (t_s <= tl.off_s[tr])
+    mv = np.flatnonzero(moving)
+    parked = np.flatnonzero(~moving)
+
+    def spread(values: NDArray[Any], fill: float) -> Floats:
+        out = np.full(n, fill)
+        out[mv] = values
+        return out
+
+    true_lon, true_lat = spread(np.zeros(len(mv)), 0.0), spread(np.zeros(len(mv)), 0.0)
+    true_speed, limit, along_m = spread(np.zeros(len(mv)), 0.0), np.full(n, np.nan), np.zeros(n)
+    heading, tunnel = np.full(n, np.nan), np.zeros(n, dtype=np.bool_)
+    if len(mv):
+        at = locate(legs, trip[mv], t_s[mv] - tl.depart_s[trip[mv]])
+        true_lon, true_lat = spread(at.lon, 0.0), spread(at.lat, 0.0)
+        true_speed, limit, along_m = (
+            spread(at.speed_mps * 3.6, 0.0),
+            spread(at.limit_kmh, np.nan),
+            spread(at.s_m, 0.0),
+        )
+        heading = spread(at.heading_deg, np.nan)
+        tunnel[mv] = at.tunnel
+    true_lon[parked], true_lat[parked] = tl.park_lon[park[parked]], tl.park_lat[park[parked]]
+    ignition = moving.copy()  # moving fixes are taken between ignition on and off
 
     # odometer: distance driven by the car before this leg, plus how far along the leg it is
     leg_km = legs.length_m * odometer_factor / 1000.0
@@ -156,12 +170,10 @@ def take_fixes(
     before_leg = through - leg_km - (through[car_first] - leg_km[car_first])
     key_legs = tl.leg_vehicle * 1e10 + tl.off_s
     done = np.searchsorted(key_legs, vehicle * 1e10 + t_s, side="right") - 1  # last leg ended by now
-    done_km = np.where(
-        (done >= 0) & (tl.leg_vehicle[np.maximum(done, 0)] == vehicle),
-        before_leg[np.maximum(done, 0)] + leg_km[np.maximum(done, 0)],
-        0.0,
-    )
-    driven_km = np.where(moving, before_leg[tr] + at.s_m * odometer_factor[tr] / 1000.0, done_km)
+    own = (done >= 0) & (np.append(tl.leg_vehicle, -1)[done] == vehicle)
+    done_km = np.where(own, np.append(before_leg + leg_km, 0.0)[done], 0.0)
+    before = np.append(before_leg, 0.0)[trip]
+    driven_km = np.where(moving, before + along_m * np.append(odometer_factor, 1.0)[trip] / 1000.0, done_km)
     odometer = np.round(odometer_start_km[vehicle] + driven_km, 1)
 
     # what the terminal reports
@@ -180,18 +192,18 @@ def take_fixes(
     lon, lat = offset_lonlat(true_lon, true_lat, east, north)
     # in a tunnel: no fix; the terminal repeats its last good position
     good_index = np.where(tunnel, -1, np.arange(n))
+    seq_first = np.searchsorted(vehicle, vehicle, side="left")
     good_index = np.maximum.accumulate(good_index)
-    stale = good_index < 0
+    stale = good_index < seq_first  # never another car's position
     good_index = np.maximum(good_index, 0)
     lon = np.where(tunnel & ~stale, lon[good_index], lon)
     lat = np.where(tunnel & ~stale, lat[good_index], lat)
-    heading = np.where(moving, at.heading_deg, np.nan)
     heading_index = np.maximum.accumulate(np.where(moving, np.arange(n), -1))
+    heading_index = np.where(heading_index >= seq_first, heading_index, -1)  # never another car's heading
     heading = np.where(
         moving, heading, np.where(heading_index >= 0, heading[np.maximum(heading_index, 0)], 0.0)
     )
 
-    seq_first = np.searchsorted(vehicle, vehicle, side="left")
     speed_kmh = np.where(moving, np.maximum(true_speed + rng.normal(0, 0.5, n), 0.0), 0.0)
     satellites = np.where(tunnel, 0, rng.integers(8, 21, n))
     hdop = np.where(tunnel, 99.9, np.round(rng.uniform(0.6, 2.0, n), 1))
@@ -258,7 +270,8 @@ def deliver(
     release = np.where(same_car, t_s[after], t_s[run_last] + 60.0)
     # chunks of at most batch_max_fixes
     first_of_run = np.flatnonzero(run_start)
-    pos = np.arange(n) - np.where(no_coverage, first_of_run[np.maximum(run_id, 0)], 0)
+    run_first = first_of_run[np.maximum(run_id, 0)] if n_runs else np.zeros(n, dtype=np.int64)
+    pos = np.arange(n) - np.where(no_coverage, run_first, 0)
     chunk = pos // params.batch_max_fixes
     batch_key = run_id * 100_000 + chunk
     batch_rows = np.flatnonzero(no_coverage)

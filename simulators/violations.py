@@ -97,7 +97,7 @@ def inject_order_faults(
     if rng.random() < rates.forbidden_place:
         outing = _forbidden_stop(outing, main, world, rng)
     if rng.random() < rates.outside_window:
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 or main + 1 >= len(outing.visits):  # no stay to lengthen at the end
             outing = replace(
                 outing, early_s=float(rng.uniform(3_600, 7_200)), intents=(*outing.intents, "early")
             )
