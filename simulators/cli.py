@@ -3,9 +3,11 @@
     fleetwatch simulate --vehicles 200 --days 7 --seed 7 [--start 2026-12-01] [--out DIR]
                         [--publish [--mqtt-host H] [--mqtt-port P] [--speed N] [--topic-root fleet]]
                         [--load-db [--database-url URL]] [--clean | --violation-scale X]
+    fleetwatch simulate --load-mode MINUTES --vehicles 10000 --publish --speed 0   (ingest load)
 
 ``--speed N`` replays the messages N× faster than real time (1 = real time, 0 = as fast as the broker
-takes them), paced on each message's send time.
+takes them), paced on each message's send time. ``--load-mode MINUTES`` drives every car at once for
+that long with faultless terminals, the newest fix stamped now (simulators.traffic).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def add_simulate_parser(sub: Any) -> None:
         "--load-db", action="store_true", help="write registry, orders and records to the database"
     )
     simulate.add_argument("--database-url")
+    simulate.add_argument("--load-mode", type=float, metavar="MINUTES", help="every car driving, ending now")
     rates = simulate.add_mutually_exclusive_group()
     rates.add_argument("--clean", action="store_true", help="inject no violations")
     rates.add_argument("--violation-scale", type=float, default=1.0, help="multiply every violation rate")
@@ -78,23 +81,31 @@ def run_simulate(args: argparse.Namespace) -> int:
     from simulators.world import build_world
 
     rates = CLEAN if args.clean else ViolationRates().scaled(args.violation_scale)
-    log.info(
-        "simulating %d vehicles for %d days from %s, seed %d, violations %s",
-        args.vehicles,
-        args.days,
-        args.start,
-        args.seed,
-        "off" if args.clean else f"× {args.violation_scale:g}",
-    )
     started = time.monotonic()
-    world = build_world(args.vehicles, args.seed)
-    params = SimParams(start=args.start, days=args.days, rates=rates)
-    with tqdm(total=args.vehicles, unit="car", desc="simulate") as bar:
+    if args.load_mode:
+        from simulators.traffic import simulate_traffic, traffic_world
 
-        def advance(cars: int) -> None:
-            bar.update(cars)
+        log.info("load mode: all %d cars driving for %g min, newest fix now", args.vehicles, args.load_mode)
+        run = simulate_traffic(
+            traffic_world(args.vehicles, args.seed), minutes=args.load_mode, end_s=time.time()
+        )
+    else:
+        log.info(
+            "simulating %d vehicles for %d days from %s, seed %d, violations %s",
+            args.vehicles,
+            args.days,
+            args.start,
+            args.seed,
+            "off" if args.clean else f"× {args.violation_scale:g}",
+        )
+        world = build_world(args.vehicles, args.seed)
+        params = SimParams(start=args.start, days=args.days, rates=rates)
+        with tqdm(total=args.vehicles, unit="car", desc="simulate") as bar:
 
-        run = simulate(world, params, progress=advance)
+            def advance(cars: int) -> None:
+                bar.update(cars)
+
+            run = simulate(world, params, progress=advance)
     log.info("generated in %.1f s", time.monotonic() - started)
     if args.out:
         write_run(run, args.out, topic_root=args.topic_root)

@@ -61,7 +61,7 @@ class SimRun:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Part:
+class BatchPart:
     fixes: Fixes
     deliveries: Deliveries
     trips: list[TrueTrip]
@@ -96,12 +96,12 @@ def simulate(world: World, params: SimParams, progress: Callable[[int], None] | 
     end_s = start_s + params.days * 86_400.0
     n = len(world.fleet.vehicles)
     car_of_outing = np.array([o.vehicle for o in plan.outings], dtype=np.int64)
-    parts: list[_Part] = []
+    parts: list[BatchPart] = []
     for b, v0 in enumerate(range(0, n, params.batch_vehicles)):
         v1 = min(n, v0 + params.batch_vehicles)
         lo, hi = np.searchsorted(car_of_outing, [v0, v1])
         parts.append(
-            _run_batch(
+            run_batch(
                 world,
                 plan,
                 plan.outings[lo:hi],
@@ -114,10 +114,10 @@ def simulate(world: World, params: SimParams, progress: Callable[[int], None] | 
         )
         if progress is not None:
             progress(v1 - v0)
-    return _join(world, params, plan, parts, start_s=start_s, end_s=end_s)
+    return join_batches(world, params, plan, parts, start_s=start_s, end_s=end_s)
 
 
-def _run_batch(
+def run_batch(
     world: World,
     plan: Plan,
     outings: Sequence[Outing],
@@ -127,7 +127,9 @@ def _run_batch(
     params: SimParams,
     start_s: float,
     end_s: float,
-) -> _Part:
+    with_truth: bool = True,
+) -> BatchPart:
+    """One batch of cars through every step; ``with_truth=False`` skips orders, records and alerts."""
     rng = np.random.default_rng([world.seed, 5, batch])
     fleet = world.fleet
     routes: list[Route] = []
@@ -177,6 +179,11 @@ def _run_batch(
     descending = np.array([c.vehicle_id % 3 == 0 for c in cars], dtype=np.bool_)
     fixes, deliveries = deliver(fixes, no_coverage, params.terminal, rng, descending)
 
+    trips = [_trip(world, outings, timeline, legs, k) for k in range(len(legs))]
+    if not with_truth:
+        return BatchPart(
+            fixes=fixes, deliveries=deliveries, trips=trips, alerts=[], orders=[], fuel=[], maintenance=[]
+        )
     windows, approved, orders = _orders(world, plan, outings, tl=timeline, end_s=end_s, rng=rng)
     trip_id = np.arange(1, len(legs) + 1, dtype=np.int64)
     facts = Batch(
@@ -206,8 +213,7 @@ def _run_batch(
         p=params.thresholds,
         rng=rng,
     )
-    trips = [_trip(world, outings, timeline, legs, k) for k in range(len(legs))]
-    return _Part(
+    return BatchPart(
         fixes=fixes,
         deliveries=deliveries,
         trips=trips,
@@ -317,8 +323,8 @@ def _order(
     )
 
 
-def _join(
-    world: World, params: SimParams, plan: Plan, parts: list[_Part], *, start_s: float, end_s: float
+def join_batches(
+    world: World, params: SimParams, plan: Plan, parts: list[BatchPart], *, start_s: float, end_s: float
 ) -> SimRun:
     trips: list[TrueTrip] = []
     alerts: list[ExpectedAlert] = []
