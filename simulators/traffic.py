@@ -10,8 +10,8 @@ truth holds the trips only (no orders, records or alerts).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from datetime import date
+from dataclasses import fields, replace
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -19,8 +19,8 @@ from simulators.city import CityParams
 from simulators.outings import Outing, OutingKind, Visit
 from simulators.places import DESTINATION_KINDS
 from simulators.plan import Plan, PlanParams
-from simulators.run import SimParams, SimRun, join_batches, run_batch
-from simulators.terminal import TerminalParams
+from simulators.run import BatchPart, SimParams, SimRun, join_batches, run_batch
+from simulators.terminal import Deliveries, Fixes, TerminalParams
 from simulators.truth import Truth
 from simulators.violations import CLEAN
 from simulators.world import World, build_world
@@ -80,74 +80,71 @@ def simulate_traffic(world: World, *, minutes: float, end_s: float, batch_vehicl
     params = SimParams(
         start=FIRST_DAY, days=1, rates=CLEAN, terminal=FAULTLESS, batch_vehicles=batch_vehicles
     )
-    horizon_s = start_s + span_s + 3_600.0
+    horizon_s = start_s + span_s + 600.0
+    from_s, to_s = start_s + 180.0, start_s + 180.0 + span_s  # every car has left by then
     parts = []
     car_of_outing = np.array([o.vehicle for o in outings], dtype=np.int64)
     n = len(world.fleet.vehicles)
     for b, v0 in enumerate(range(0, n, batch_vehicles)):
         v1 = min(n, v0 + batch_vehicles)
         lo, hi = np.searchsorted(car_of_outing, [v0, v1])
-        parts.append(
-            run_batch(
-                world,
-                plan,
-                plan.outings[lo:hi],
-                vehicles=np.arange(v0, v1),
-                batch=b,
-                params=params,
-                start_s=start_s,
-                end_s=horizon_s,
-                with_truth=False,
-            )
+        part = run_batch(
+            world,
+            plan,
+            plan.outings[lo:hi],
+            vehicles=np.arange(v0, v1),
+            batch=b,
+            params=params,
+            start_s=start_s,
+            end_s=horizon_s,
+            with_truth=False,
         )
-    run = join_batches(world, params, plan, parts, start_s=start_s, end_s=horizon_s)
-    return _window(run, start_s + 60.0 + 120.0, start_s + 60.0 + 120.0 + span_s, end_s)
+        parts.append(_keep_window(part, from_s, to_s))
+    run = join_batches(world, params, plan, parts, start_s=from_s, end_s=to_s)
+    return _shift(run, end_s)
 
 
-def _window(run: SimRun, from_s: float, to_s: float, end_s: float) -> SimRun:
-    """Keep the fixes taken in [from_s, to_s], each sent once, and shift them to end at ``end_s``."""
-    fixes, d = run.fixes, run.deliveries
-    keep_fix = (fixes.t_ms >= from_s * 1000) & (fixes.t_ms <= to_s * 1000)
-    new_index = np.cumsum(keep_fix) - 1
-    message_ok = np.array(
-        [bool(keep_fix[d.rows[s : s + c]].all()) for s, c in zip(d.row_start, d.row_count, strict=True)],
-        dtype=np.bool_,
-    )
-    shift_ms = round(end_s * 1000) - int(fixes.t_ms[keep_fix].max())
-    kept = {f: getattr(fixes, f)[keep_fix] for f in fixes.__dataclass_fields__}
-    kept["t_ms"] = kept["t_ms"] + shift_ms
-    counts = d.row_count[message_ok]
-    rows = (
-        np.concatenate(
-            [new_index[d.rows[s : s + c]] for s, c in zip(d.row_start[message_ok], counts, strict=True)]
-        )
-        if counts.size
-        else d.rows[:0]
-    )
-    deliveries = replace(
-        d,
-        sent_ms=d.sent_ms[message_ok] + shift_ms,
-        vehicle=d.vehicle[message_ok],
-        row_start=np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64),
-        row_count=counts,
-        batch=d.batch[message_ok],
+def _keep_window(part: BatchPart, from_s: float, to_s: float) -> BatchPart:
+    """Only the fixes taken in [from_s, to_s], and the messages all of whose fixes are kept."""
+    fixes, d = part.fixes, part.deliveries
+    keep = (fixes.t_ms >= from_s * 1000) & (fixes.t_ms <= to_s * 1000)
+    new_index = np.cumsum(keep) - 1
+    dropped = np.concatenate(([0], np.cumsum(~keep[d.rows])))
+    ok = dropped[d.row_start + d.row_count] - dropped[d.row_start] == 0
+    count = d.row_count[ok]
+    start = np.concatenate(([0], np.cumsum(count)[:-1])).astype(np.int64)
+    offsets = np.repeat(d.row_start[ok] - start, count)
+    rows = new_index[d.rows[np.arange(int(count.sum())) + offsets]]
+    messages = Deliveries(
+        sent_ms=d.sent_ms[ok],
+        vehicle=d.vehicle[ok],
+        row_start=start,
+        row_count=count,
+        batch=d.batch[ok],
         rows=rows,
     )
+    kept = Fixes(**{f.name: getattr(fixes, f.name)[keep] for f in fields(Fixes)})
+    return replace(part, fixes=kept, deliveries=messages)
+
+
+def _shift(run: SimRun, end_s: float) -> SimRun:
+    """The same run with every time moved so that the newest fix is at ``end_s``."""
+    shift_ms = round(end_s * 1000) - int(run.fixes.t_ms.max())
     shift_s = shift_ms / 1000.0
     trips = tuple(replace(t, start_s=t.start_s + shift_s, end_s=t.end_s + shift_s) for t in run.truth.trips)
     log.info(
         "load mode: %d cars, %d fixes in %d messages over %.0f min, newest at %s",
         len(run.world.fleet.vehicles),
-        int(keep_fix.sum()),
-        len(deliveries.sent_ms),
-        (to_s - from_s) / 60,
-        end_s,
+        len(run.fixes),
+        len(run.deliveries),
+        (run.end_s - run.start_s) / 60,
+        datetime.fromtimestamp(end_s, UTC).isoformat(timespec="seconds"),
     )
     return replace(
         run,
-        fixes=type(fixes)(**kept),
-        deliveries=deliveries,
-        start_s=from_s + shift_s,
-        end_s=to_s + shift_s,
+        fixes=replace(run.fixes, t_ms=run.fixes.t_ms + shift_ms),
+        deliveries=replace(run.deliveries, sent_ms=run.deliveries.sent_ms + shift_ms),
+        start_s=run.start_s + shift_s,
+        end_s=run.end_s + shift_s,
         truth=Truth(trips=trips, alerts=(), orders=(), fuel=(), maintenance=()),
     )

@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 
 from simulators.outings import LegFault, Outing, Visit
-from simulators.places import DESTINATION_KINDS, FORBIDDEN_KINDS, Place
+from simulators.places import DESTINATION_KINDS, FORBIDDEN_KINDS
 from simulators.world import World
 from tracks.geo import haversine_m
 
@@ -146,14 +146,16 @@ def _detour(outing: Outing, leg: int, world: World, rng: np.random.Generator) ->
 def _wrong_destination(outing: Outing, leg: int, world: World, rng: np.random.Generator) -> Outing:
     approved = world.place(outing.visits[leg].place_id)
     others = [p for kind in DESTINATION_KINDS for p in world.by_kind.get(kind, ())]
-    far = [p for p in others if _distance_m(p, approved) > 2_000.0]
-    if not far:
+    gap_m = haversine_m([p.lon for p in others], [p.lat for p in others], approved.lon, approved.lat)
+    far = np.flatnonzero(gap_m > 2_000.0)
+    if len(far) == 0:
         return outing
-    wrong = far[int(rng.integers(len(far)))]
+    wrong = others[int(far[rng.integers(len(far))])]
     visits = list(outing.visits)
     visits[leg] = replace(visits[leg], place_id=wrong.place_id, node=wrong.node, via_node=None)
-    if leg + 1 < len(visits) and visits[leg + 1].node == wrong.node:
-        return outing
+    previous = outing.start if leg == 0 else outing.visits[leg - 1]
+    if wrong.node == previous.node or (leg + 1 < len(visits) and visits[leg + 1].node == wrong.node):
+        return outing  # the car would not move
     return replace(outing, visits=tuple(visits), intents=(*outing.intents, AlertKind.WRONG_DESTINATION))
 
 
@@ -174,7 +176,3 @@ def _forbidden_stop(outing: Outing, leg: int, world: World, rng: np.random.Gener
         faults=tuple(faults),
         intents=(*outing.intents, AlertKind.FORBIDDEN_PLACE),
     )
-
-
-def _distance_m(a: Place, b: Place) -> float:
-    return float(haversine_m(a.lon, a.lat, b.lon, b.lat))

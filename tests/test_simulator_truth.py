@@ -70,6 +70,7 @@ def test_true_positions_lie_on_the_trip_path_and_sample_its_length(run: SimRun) 
 def test_odometer_advances_by_the_path_length(run: SimRun) -> None:
     fixes = run.fixes
     padded = {a.trip_id for a in run.truth.alerts if a.kind == "mileage_padding"}
+    checked = 0
     for trip in run.truth.trips:
         if trip.trip_id in padded:
             continue
@@ -81,6 +82,8 @@ def test_odometer_advances_by_the_path_length(run: SimRun) -> None:
             continue
         driven_km = fixes.odometer_km[after[0]] - fixes.odometer_km[before[-1]]
         assert driven_km * 1000 == pytest.approx(trip.path_length_m, abs=101.0)
+        checked += 1
+    assert checked > len(run.truth.trips) // 2
 
 
 def test_compliant_driving_stays_under_the_limit() -> None:
@@ -102,7 +105,11 @@ def test_terminals_report_every_10_s_moving_and_60_to_300_s_parked(run: SimRun) 
     }
     steady = moving[same] & ~np.isin(fixes.trip[1:][same], list(silent))
     assert np.all(gap_s[steady] == 10.0)
-    assert gap_s[~steady].max() <= 300.0 + 1e-9 or silent
+    silenced = np.isin(fixes.trip[1:][same], list(silent)) | np.isin(fixes.trip[:-1][same], list(silent))
+    assert gap_s[~silenced].max() <= 300.0
+    parked = (fixes.trip[1:] < 0) & (fixes.trip[:-1] < 0)
+    intervals = set(np.unique(gap_s[parked[same]]).tolist())
+    assert intervals <= {60.0, 120.0, 180.0, 300.0}, intervals
 
 
 def test_every_fix_is_delivered_and_back_fill_arrives_late(run: SimRun) -> None:
