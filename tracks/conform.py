@@ -1,0 +1,254 @@
+"""How well trips kept to approved routes: corridor share, deviation, off-route distance, detour, arrival.
+
+Trip fixes and routes are projected onto a local transverse Mercator plane (pyproj) centred on the
+whole degree nearest the route, so a route always lands on the same plane. Each route is simplified
+(Douglas-Peucker, ``simplify_m``) and the distance of every fix to it is taken segment by segment,
+vectorized over all fixes of all (trip, route) pairs at once; distances are therefore within
+``simplify_m`` of the exact ones.
+
+Per (trip, route) pair:
+- ``inside_share``: the share of the trip's distance inside the corridor (a leg counts half when one
+  end is outside);
+- ``off_route_m``: the rest of the distance; ``max_deviation_m``: the largest fix-to-route distance;
+- ``approved_m``: the route's geodesic length; ``detour_ratio``: trip distance / approved length;
+- ``arrived``: the trip ended within ``arrival_radius_m`` of the destination (``arrival_distance_m``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tracks.columns import ColumnError, freeze_columns
+from tracks.geo import Frame, distance_m, leg_m, metric, project, simplify_lines
+from tracks.measure import Trips
+from tracks.params import ConformParams
+from tracks.ranges import expand, reduce_ranges
+from tracks.split import Geometry, geometry
+from tracks.track import Track
+
+_CHUNK = 1 << 16  # fixes per block of the segment loop: keeps the work arrays in cache
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Routes:
+    """Polylines in WGS-84; route k's vertices are ``lon/lat[offset[k]:offset[k + 1]]``."""
+
+    offset: NDArray[np.int64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        freeze_columns(self, same_length=False)
+        if len(self.lon) != len(self.lat):
+            raise ColumnError("Routes.lon and Routes.lat differ in length")
+        if len(self.offset) == 0 or self.offset[0] != 0 or self.offset[-1] != len(self.lon):
+            raise ColumnError("Routes.offset must run from 0 to the number of vertices")
+        if np.any(np.diff(self.offset) < 0):
+            raise ColumnError("Routes.offset must not decrease")
+
+    def __len__(self) -> int:
+        return len(self.offset) - 1
+
+    @property
+    def vertex_count(self) -> NDArray[np.int64]:
+        return np.diff(self.offset)
+
+
+def routes_from(lons: Sequence[ArrayLike], lats: Sequence[ArrayLike]) -> Routes:
+    lon_parts = [np.asarray(x, dtype=np.float64).ravel() for x in lons]
+    lat_parts = [np.asarray(y, dtype=np.float64).ravel() for y in lats]
+    counts = [len(x) for x in lon_parts]
+    return Routes(
+        offset=np.concatenate(([0], np.cumsum(counts, dtype=np.int64))),
+        lon=np.concatenate([*lon_parts, np.zeros(0)]),
+        lat=np.concatenate([*lat_parts, np.zeros(0)]),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conformance:
+    """One row per (trip, route) pair asked for; NaN figures where the route has under two vertices."""
+
+    trip: NDArray[np.int64]
+    route: NDArray[np.int64]
+    inside_share: NDArray[np.float64]
+    max_deviation_m: NDArray[np.float64]
+    off_route_m: NDArray[np.float64]
+    approved_m: NDArray[np.float64]
+    detour_ratio: NDArray[np.float64]
+    arrived: NDArray[np.bool_]
+    arrival_distance_m: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        freeze_columns(self)
+
+    def __len__(self) -> int:
+        return len(self.trip)
+
+
+def route_length_m(routes: Routes) -> NDArray[np.float64]:
+    """Geodesic length of each route."""
+    legs = np.zeros(len(routes.lon), np.float64)
+    legs[1:] = leg_m(metric(routes.lon, routes.lat))
+    return reduce_ranges(np.add, legs, routes.offset[:-1] + 1, routes.offset[1:], empty=0.0)
+
+
+def conform_trips(
+    track: Track,
+    trips: Trips,
+    *,
+    trip: NDArray[np.int64],
+    routes: Routes,
+    route: NDArray[np.int64],
+    destination_lon: NDArray[np.float64],
+    destination_lat: NDArray[np.float64],
+    params: ConformParams,
+    geo: Geometry | None = None,
+) -> Conformance:
+    """Conformance of ``trips[trip[k]]`` to ``routes[route[k]]`` for each k."""
+    geo = geo if geo is not None else geometry(track)
+    pairs = len(trip)
+    arrival_m = distance_m(trips.end_lon[trip], trips.end_lat[trip], destination_lon, destination_lat)
+    approved_m = route_length_m(routes)[route]
+    share = np.full(pairs, np.nan)
+    deviation = np.full(pairs, np.nan)
+    off_route = np.full(pairs, np.nan)
+
+    usable = np.flatnonzero(routes.vertex_count[route] >= 2)
+    if len(usable):
+        first, last = trips.from_row[trip[usable]], trips.to_row[trip[usable]]
+        count = last - first + 1
+        rows = expand(first, count)
+        pair_of_row = np.repeat(np.arange(len(usable)), count)
+        d = _distance_to_route(track, rows, route[usable][pair_of_row], routes, params.simplify_m)
+        inside = (d <= params.corridor_m).astype(np.float64)
+        starts = np.concatenate(([0], np.cumsum(count)[:-1]))
+        leg = geo.leg_m[rows].copy()
+        leg[starts] = 0.0  # the leg into a trip's first fix is not the trip's
+        weight = np.empty_like(inside)
+        weight[1:] = 0.5 * (inside[1:] + inside[:-1])
+        weight[starts] = inside[starts]
+        total = np.add.reduceat(leg, starts)
+        within = np.add.reduceat(leg * weight, starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share[usable] = np.where(total > 0, within / total, inside[starts])
+        off_route[usable] = total - within
+        deviation[usable] = np.maximum.reduceat(d, starts)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        detour = np.where(approved_m > 0, trips.distance_m[trip] / approved_m, np.nan)
+    return Conformance(
+        trip=trip,
+        route=route,
+        inside_share=share,
+        max_deviation_m=deviation,
+        off_route_m=off_route,
+        approved_m=np.where(routes.vertex_count[route] >= 2, approved_m, np.nan),
+        detour_ratio=detour,
+        arrived=arrival_m <= params.arrival_radius_m,
+        arrival_distance_m=arrival_m,
+    )
+
+
+def _distance_to_route(
+    track: Track, rows: NDArray[np.int64], route_of_row: NDArray[np.int64], routes: Routes, simplify_m: float
+) -> NDArray[np.float64]:
+    """Distance (m) of each fix ``rows[i]`` to route ``route_of_row[i]``; one pass per plane."""
+    d = np.empty(len(rows), np.float64)
+    used = np.unique(route_of_row)
+    lon0, lat0 = _frame_centres(routes, used)
+    plane = lon0 * 1000 + lat0
+    for key in np.unique(plane):
+        frame = Frame(int(lon0[plane == key][0]), int(lat0[plane == key][0]))
+        in_frame = used[plane == key]
+        # the routes on this plane, simplified, as segments relative to each route's first vertex
+        count = routes.vertex_count[in_frame]
+        vertex = expand(routes.offset[in_frame], count)
+        owner = np.repeat(np.arange(len(in_frame), dtype=np.int64), count)
+        x, y = project(frame, routes.lon[vertex], routes.lat[vertex])
+        x, y, owner = simplify_lines(x, y, owner, simplify_m)
+        head = np.searchsorted(owner, np.arange(len(in_frame)))
+        x0, y0 = x[head], y[head]
+        seg = np.flatnonzero(owner[1:] == owner[:-1])  # segment j runs from vertex j to j + 1
+        seg_owner = owner[seg]
+        ax, ay = x[seg] - x0[seg_owner], y[seg] - y0[seg_owner]
+        dx, dy = x[seg + 1] - x[seg], y[seg + 1] - y[seg]
+        length2 = dx * dx + dy * dy
+        inv = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)
+
+        mine = np.flatnonzero(np.isin(route_of_row, in_frame))
+        local = np.searchsorted(in_frame, route_of_row[mine])
+        px, py = project(frame, track.lon[rows[mine]], track.lat[rows[mine]])
+        d[mine] = _segment_distance(
+            px=(px - x0[local]).astype(np.float32),
+            py=(py - y0[local]).astype(np.float32),
+            first=np.searchsorted(seg_owner, local),
+            count=np.bincount(seg_owner, minlength=len(in_frame))[local],
+            segments=tuple(a.astype(np.float32) for a in (ax, ay, dx, dy, inv)),
+        )
+    return d
+
+
+def _frame_centres(routes: Routes, used: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Whole-degree centre of each route's bounding box (the plane it is measured on)."""
+    bounds = np.empty(2 * len(used), np.int64)
+    bounds[0::2], bounds[1::2] = routes.offset[used], np.minimum(routes.offset[used + 1], len(routes.lon) - 1)
+
+    def middle(values: NDArray[np.float64]) -> NDArray[np.int64]:
+        low = np.minimum.reduceat(values, bounds)[0::2]
+        high = np.maximum.reduceat(values, bounds)[0::2]
+        return np.asarray(np.round(0.5 * (low + high)), dtype=np.int64)
+
+    return middle(routes.lon), middle(routes.lat)
+
+
+def _segment_distance(
+    *,
+    px: NDArray[np.float32],
+    py: NDArray[np.float32],
+    first: NDArray[np.int64],
+    count: NDArray[np.int64],
+    segments: tuple[NDArray[np.float32], ...],
+) -> NDArray[np.float64]:
+    """Distance of each point to its polyline (segments ``first .. first + count - 1``).
+
+    Loops over segment ranks, vectorized over blocks of points; points are ordered by segment count
+    so each block loops only as far as its longest polyline (a shorter one repeats its last segment).
+    """
+    ax, ay, dx, dy, inv = segments
+    out = np.empty(len(px), np.float64)
+    order = np.lexsort((first, -count))
+    for lo in range(0, len(px), _CHUNK):
+        sel = order[lo : lo + _CHUNK]
+        x, y, s0, cnt = px[sel], py[sel], first[sel], count[sel]
+        best = np.full(len(sel), np.inf, np.float32)
+        wx, wy, u, tmp = (np.empty(len(sel), np.float32) for _ in range(4))
+        one_route = bool(np.all(s0 == s0[0]))
+        for k in range(int(cnt[0])):
+            if one_route:
+                j = int(s0[0]) + k
+                sx, sy, sdx, sdy, sinv = ax[j], ay[j], dx[j], dy[j], inv[j]
+            else:
+                idx = s0 + np.minimum(k, cnt - 1)
+                sx, sy, sdx, sdy, sinv = ax[idx], ay[idx], dx[idx], dy[idx], inv[idx]
+            np.subtract(x, sx, out=wx)
+            np.subtract(y, sy, out=wy)
+            np.multiply(wx, sdx, out=u)
+            np.multiply(wy, sdy, out=tmp)
+            u += tmp
+            u *= sinv
+            np.clip(u, 0.0, 1.0, out=u)
+            np.multiply(u, sdx, out=tmp)
+            wx -= tmp
+            np.multiply(u, sdy, out=tmp)
+            wy -= tmp
+            np.multiply(wx, wx, out=wx)
+            np.multiply(wy, wy, out=wy)
+            wx += wy
+            np.minimum(best, wx, out=best)
+        out[sel] = np.sqrt(best.astype(np.float64))
+    return out

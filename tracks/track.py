@@ -1,0 +1,122 @@
+"""``Track``: one or many vehicles' fixes as equal-length read-only columns, sorted by (vehicle, time).
+
+A track holding several vehicles is the concatenation of their tracks in ``vehicle_id`` order; every step
+of the engine treats a change of vehicle like the end of the data, so one call processes a whole fleet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tracks.columns import ColumnError, freeze_columns
+
+IGNITION_UNKNOWN, IGNITION_OFF, IGNITION_ON = -1, 0, 1
+
+
+class UnsortedTrackError(ColumnError):
+    """A Track's rows are not sorted by (vehicle_id, t_us); build it with ``make_track`` to sort."""
+
+    def __init__(self, row: int) -> None:
+        super().__init__(f"track rows are not sorted by (vehicle_id, t_us) at row {row}")
+        self.row = row
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Track:
+    """Fixes as columns. ``t_us``: Unix epoch microseconds (UTC). ``lon``/``lat``: WGS-84 degrees.
+
+    ``speed_kmh`` and ``odometer_km`` are NaN where not reported; ``ignition`` is -1 (not reported),
+    0 (ACC off) or 1 (ACC on). Rows are sorted by ``(vehicle_id, t_us)``; equal times are allowed (the
+    cleaner marks them).
+    """
+
+    vehicle_id: NDArray[np.int64]
+    t_us: NDArray[np.int64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    speed_kmh: NDArray[np.float64]
+    ignition: NDArray[np.int8]
+    odometer_km: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        freeze_columns(self)
+        vehicle_step, time_step = np.diff(self.vehicle_id), np.diff(self.t_us)
+        bad = np.flatnonzero((vehicle_step < 0) | ((vehicle_step == 0) & (time_step < 0)))
+        if len(bad):
+            raise UnsortedTrackError(int(bad[0]) + 1)
+
+    def __len__(self) -> int:
+        return len(self.t_us)
+
+    def take(self, rows: NDArray[np.intp]) -> Track:
+        """The rows ``rows`` (ascending) as a new track."""
+        return Track(
+            vehicle_id=self.vehicle_id[rows],
+            t_us=self.t_us[rows],
+            lon=self.lon[rows],
+            lat=self.lat[rows],
+            speed_kmh=self.speed_kmh[rows],
+            ignition=self.ignition[rows],
+            odometer_km=self.odometer_km[rows],
+        )
+
+
+def make_track(
+    *,
+    vehicle_id: ArrayLike,
+    t_us: ArrayLike,
+    lon: ArrayLike,
+    lat: ArrayLike,
+    speed_kmh: ArrayLike | None = None,
+    ignition: ArrayLike | None = None,
+    odometer_km: ArrayLike | None = None,
+) -> Track:
+    """A Track from columns in any order (late blind-area back-fill arrives out of order).
+
+    Rows are sorted by vehicle, time, then position, so equal timestamps come out in the same order
+    whatever order they arrived in. Missing optional columns are "not reported".
+    """
+    t = np.asarray(t_us, dtype=np.int64)
+    n = len(t)
+    vehicle = np.broadcast_to(np.asarray(vehicle_id, dtype=np.int64), (n,))
+    x, y = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    speed = np.full(n, np.nan) if speed_kmh is None else np.asarray(speed_kmh, dtype=np.float64)
+    acc = np.full(n, IGNITION_UNKNOWN, np.int8) if ignition is None else np.asarray(ignition, dtype=np.int8)
+    odometer = np.full(n, np.nan) if odometer_km is None else np.asarray(odometer_km, dtype=np.float64)
+    vehicle_step, time_step = np.diff(vehicle), np.diff(t)
+    if np.all((vehicle_step > 0) | ((vehicle_step == 0) & (time_step > 0))):
+        return Track(
+            vehicle_id=vehicle, t_us=t, lon=x, lat=y, speed_kmh=speed, ignition=acc, odometer_km=odometer
+        )
+    order = np.lexsort((y, x, t, vehicle))
+    return Track(
+        vehicle_id=vehicle[order],
+        t_us=t[order],
+        lon=x[order],
+        lat=y[order],
+        speed_kmh=speed[order],
+        ignition=acc[order],
+        odometer_km=odometer[order],
+    )
+
+
+def empty_track() -> Track:
+    return make_track(vehicle_id=np.zeros(0, np.int64), t_us=[], lon=[], lat=[])
+
+
+def vehicle_starts(vehicle_id: NDArray[np.int64]) -> NDArray[np.intp]:
+    """Row where each vehicle's rows start, followed by the number of rows."""
+    if len(vehicle_id) == 0:
+        return np.zeros(1, np.intp)
+    breaks = np.flatnonzero(vehicle_id[1:] != vehicle_id[:-1]) + 1
+    return np.concatenate(([0], breaks, [len(vehicle_id)])).astype(np.intp)
+
+
+def continues(vehicle_id: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Per row: the previous row belongs to the same vehicle (False for each vehicle's first row)."""
+    same = np.zeros(len(vehicle_id), dtype=np.bool_)
+    same[1:] = vehicle_id[1:] == vehicle_id[:-1]
+    return same
