@@ -6,8 +6,10 @@
     fleetwatch simulate --load-mode MINUTES --vehicles 10000 --publish --speed 0   (ingest load)
 
 ``--speed N`` replays the messages N× faster than real time (1 = real time, 0 = as fast as the broker
-takes them), paced on each message's send time. ``--load-mode MINUTES`` drives every car at once for
-that long with faultless terminals, the newest fix stamped now (simulators.traffic).
+takes them), paced on each message's send time from the first one. ``--realtime`` instead sends each
+message at its own send time by the wall clock (``--start today``): what is already past goes at once.
+``--load-mode MINUTES`` drives every car at once for that long with faultless terminals, the newest fix
+stamped now (simulators.traffic).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 import logging
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ def add_simulate_parser(sub: Any) -> None:
     simulate.add_argument("--days", type=int, default=7)
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument(
-        "--start", type=date.fromisoformat, default=date(2026, 12, 1), help="first day (local)"
+        "--start", type=_day, default=date(2026, 12, 1), help="first day (local), or 'today'"
     )
     simulate.add_argument("--out", type=Path, help="write messages, truth and world as JSON Lines here")
     simulate.add_argument("--publish", action="store_true", help="publish the messages over MQTT")
@@ -46,6 +48,7 @@ def add_simulate_parser(sub: Any) -> None:
     simulate.add_argument(
         "--speed", type=float, default=1.0, help="time acceleration; 0 = as fast as possible"
     )
+    simulate.add_argument("--realtime", action="store_true", help="send each message at its send time")
     simulate.add_argument(
         "--load-db", action="store_true", help="write registry, orders and records to the database"
     )
@@ -57,16 +60,26 @@ def add_simulate_parser(sub: Any) -> None:
     simulate.set_defaults(func=run_simulate)
 
 
+def _day(text: str) -> date:
+    if text == "today":
+        return (datetime.now(UTC) + timedelta(hours=8)).date()  # China Standard Time
+    return date.fromisoformat(text)
+
+
 def _paced(
-    items: Iterator[tuple[int, str, bytes]], speed: float, bar: tqdm[Any]
+    items: Iterator[tuple[int, str, bytes]], speed: float, bar: tqdm[Any], *, realtime: bool
 ) -> Iterator[tuple[str, bytes]]:
-    """(topic, payload) at each message's send time, ``speed`` times faster than it was sent."""
+    """(topic, payload) at each message's send time: by the wall clock, or ``speed`` × from the first."""
     first_ms: int | None = None
     wall0 = time.monotonic()
     for sent_ms, topic, payload in items:
         if first_ms is None:
             first_ms = sent_ms
-        if speed > 0:
+        if realtime:
+            wait = sent_ms / 1000.0 - time.time()
+            if wait > 0:
+                time.sleep(wait)
+        elif speed > 0:
             wait = wall0 + (sent_ms - first_ms) / 1000.0 / speed - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -129,9 +142,15 @@ def _publish(run: Any, args: argparse.Namespace, items: Iterator[tuple[int, str,
     try:
         if not publisher.wait_connected():
             raise SystemExit(f"no MQTT broker answered at {host}:{port}")
-        log.info("publishing %d messages to %s:%d at × %g", len(run.deliveries), host, port, args.speed)
+        log.info(
+            "publishing %d messages to %s:%d %s",
+            len(run.deliveries),
+            host,
+            port,
+            "in real time" if args.realtime else f"at × {args.speed:g}",
+        )
         with tqdm(total=len(run.deliveries), unit="msg", desc="publish") as bar:
-            result = publisher.publish(_paced(items, args.speed, bar))
+            result = publisher.publish(_paced(items, args.speed, bar, realtime=args.realtime))
         log.info(
             "published %d messages, %d acknowledged, in %.1f s",
             result.messages,
