@@ -79,9 +79,9 @@ class ViolationRates:
 CLEAN = ViolationRates().scaled(0.0)
 
 
-def _with_fault(outing: Outing, leg: int, kind: str, **change: float | bool) -> Outing:
+def _with_fault(outing: Outing, leg: int, kind: str, fault: LegFault) -> Outing:
     faults = list(outing.leg_faults())
-    faults[leg] = replace(faults[leg], **change)  # type: ignore[arg-type]
+    faults[leg] = fault
     return replace(outing, faults=tuple(faults), intents=(*outing.intents, kind))
 
 
@@ -109,13 +109,12 @@ def inject_order_faults(
     # at most one leg fault on the main leg, so each stays visible in the fixes
     draw = rng.random(3)
     if draw[0] < rates.overspeed:
-        outing = _with_fault(outing, main, AlertKind.OVERSPEED, overspeed=True)
+        outing = _with_fault(outing, main, AlertKind.OVERSPEED, LegFault(overspeed=True))
     elif draw[1] < rates.silent_terminal:
-        outing = _with_fault(outing, main, AlertKind.SILENT_TERMINAL, silent=True)
+        outing = _with_fault(outing, main, AlertKind.SILENT_TERMINAL, LegFault(silent=True))
     elif draw[2] < rates.mileage_padding:
-        outing = _with_fault(
-            outing, main, AlertKind.MILEAGE_PADDING, odometer_factor=float(rng.uniform(1.3, 1.6))
-        )
+        padded = LegFault(odometer_factor=float(rng.uniform(1.3, 1.6)))
+        outing = _with_fault(outing, main, AlertKind.MILEAGE_PADDING, padded)
     return outing
 
 
