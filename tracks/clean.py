@@ -91,7 +91,8 @@ def _drift(
         stationary |= track.speed_kmh[rows] < params.drift_speed_kmh
     vehicle, t_us = track.vehicle_id[rows], track.t_us[rows]
     same = vehicle[1:] == vehicle[:-1]
-    # a halt: consecutive standing fixes; its first and last fix stay, and one per drift_keep_s
+    # a halt: consecutive standing fixes; its first and last fix stay, one per drift_keep_s, and any
+    # fix where the ACC state changes
     inside = np.zeros(len(rows), np.bool_)
     inside[1:] = stationary[1:] & stationary[:-1] & same
     not_last = np.zeros(len(rows), np.bool_)
@@ -100,7 +101,10 @@ def _drift(
     bucket = (t_us - t_us[halt_start]) // max(round(params.drift_keep_s * 1e6), 1)
     same_bucket = np.zeros(len(rows), np.bool_)
     same_bucket[1:] = bucket[1:] == bucket[:-1]
-    drift = inside & not_last & same_bucket
+    ignition = track.ignition[rows]
+    switched = np.zeros(len(rows), np.bool_)  # an ACC change is an event, never drift
+    switched[1:] = ignition[1:] != ignition[:-1]
+    drift = inside & not_last & same_bucket & ~switched
     candidates = np.flatnonzero(drift)
     drift[candidates] = _between(m, steps, rows, candidates - 1) < params.drift_radius_m
     return drift

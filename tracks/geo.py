@@ -43,11 +43,11 @@ def _geod() -> Any:
 
 def geodesic_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLike) -> NDArray[np.float64]:
     """Ellipsoidal (WGS-84) geodesic distance, element-wise (pyproj, Karney's algorithm)."""
-    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (lon1, lat1, lon2, lat2)]
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (lon1, lat1, lon2, lat2)))
     if arrays[0].size == 0:
-        return np.zeros(0, np.float64)
-    _, _, distance = _geod().inv(*arrays)
-    return np.asarray(distance, dtype=np.float64)
+        return np.zeros(arrays[0].shape, np.float64)
+    _, _, distance = _geod().inv(*(np.ascontiguousarray(a).ravel() for a in arrays))
+    return np.asarray(distance, dtype=np.float64).reshape(arrays[0].shape)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -105,7 +105,7 @@ def measure_trips(
     geo = geo if geo is not None else geometry(track)
     trips = np.flatnonzero(segments.is_trip)
     first, end = segments.start[trips], segments.end[trips]
-    bounds = trip_bounds(track, first, end, trip_params)
+    bounds = trip_bounds(track, first, end, trip_params, geo)
     from_row, to_row = bounds.from_row, bounds.to_row
     t = track.t_us
     legs_from, legs_to = from_row + 1, to_row + 1  # the legs into rows from_row+1 .. to_row

@@ -251,7 +251,9 @@ class TripBounds:
     """Per trip: the rows its mileage runs between, and its start and end times.
 
     A trip's mileage runs from its departure row (the last row of the stop before it) to its arrival
-    row (the first row of the stop after it), unless a gap above ``max_gap_s`` separates them.
+    row (the first row of the stop after it), unless a gap above ``max_gap_s`` separates them. It
+    starts at the departure row's time, but at most ``max_edge_s`` before its first own row unless
+    that row is already ``stop_radius_m`` away; likewise at its end.
     """
 
     from_row: NDArray[np.int64]
@@ -261,7 +263,7 @@ class TripBounds:
 
 
 def trip_bounds(
-    track: Track, start: NDArray[np.int64], end: NDArray[np.int64], params: TripParams
+    track: Track, start: NDArray[np.int64], end: NDArray[np.int64], params: TripParams, geo: Geometry
 ) -> TripBounds:
     t = track.t_us
     n = len(track)
@@ -280,19 +282,23 @@ def trip_bounds(
     )
     from_row = np.where(joined_before, before, start)
     to_row = np.where(joined_after, after, end - 1)
+    # a parked terminal reporting every few minutes says little about when the car left: unless the car
+    # was already far away when next heard from (a silence while driving), cap the edge at max_edge_s
     edge_us = round(params.max_edge_s * 1e6)
+    left_far = geo.leg_m[start] > params.stop_radius_m
+    arrived_far = geo.leg_m[np.minimum(end, n - 1)] > params.stop_radius_m
     return TripBounds(
         from_row=from_row,
         to_row=to_row,
-        start_us=np.maximum(t[from_row], t[start] - edge_us),
-        end_us=np.minimum(t[to_row], t[end - 1] + edge_us),
+        start_us=np.where(left_far, t[from_row], np.maximum(t[from_row], t[start] - edge_us)),
+        end_us=np.where(arrived_far, t[to_row], np.minimum(t[to_row], t[end - 1] + edge_us)),
     )
 
 
 def _too_short(track: Track, segments: Segments, geo: Geometry, params: TripParams) -> NDArray[np.bool_]:
     """Per segment: a trip below the minimum distance or duration."""
     trips = np.flatnonzero(segments.is_trip)
-    bounds = trip_bounds(track, segments.start[trips], segments.end[trips], params)
+    bounds = trip_bounds(track, segments.start[trips], segments.end[trips], params, geo)
     distance_m = reduce_ranges(np.add, geo.leg_m, bounds.from_row + 1, bounds.to_row + 1, empty=0.0)
     duration_s = (bounds.end_us - bounds.start_us) / 1e6
     short = np.zeros(len(segments), np.bool_)
