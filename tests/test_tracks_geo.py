@@ -109,4 +109,5 @@ def test_gcj02_inverse_round_trip(lon: float, lat: float) -> None:
 
 
 def test_gcj02_leaves_points_outside_china_alone() -> None:
-    assert wgs84_to_gcj02(2.35, 48.85) == (2.35, 48.85)
+    lon, lat = wgs84_to_gcj02(2.35, 48.85)
+    assert (float(lon), float(lat)) == (2.35, 48.85)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tracks.match import orders_table
 from tracks.params import Params
 from tracks.pipeline import Context, VehicleResult, run_fleet, run_vehicle
-from tracks.synth import Row, at_us, local_track, synthetic_fleet
+from tracks.synth import at_us, local_track, synthetic_fleet
 
 P = Params()
 
@@ -19,14 +19,17 @@ def clock(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def six_km(odometer: list[float | None] | None = None, speed_kmh: float = 36.0) -> list[Row]:
+Full = tuple[str, float, float, float | None, int | None, float | None]
+
+
+def six_km(odometer: list[float | None] | None = None, speed_kmh: float = 36.0) -> list[Full]:
     """Parked 07:30-08:00 at 0 m, drive 6 km east at 36 km/h reporting every 10 s, parked again."""
     base = 8 * 3600
-    rows: list[Row] = [(clock(base - 60 * k), 0, 0, 0.0, 0, 1_000.0) for k in range(30, -1, -1)]
+    rows: list[Full] = [(clock(base - 60 * k), 0, 0, 0.0, 0, 1_000.0) for k in range(30, -1, -1)]
     rows += [(clock(base + 10 * k), 100.0 * k, 0, speed_kmh, 1, 1_000.0 + 0.1 * k) for k in range(1, 60)]
     rows += [(clock(base + 600 + 60 * k), 6_000, 0, 0.0, 0, 1_006.0) for k in range(31)]
     if odometer is not None:
-        rows = [(r[0], r[1], r[2], r[3], r[4], odometer[k]) for k, r in enumerate(rows)]  # type: ignore[misc]
+        rows = [(r[0], r[1], r[2], r[3], r[4], odometer[k]) for k, r in enumerate(rows)]
     return rows
 
 
@@ -59,7 +62,7 @@ def test_zero_odometer_is_ignored() -> None:
 
 def test_odometer_reset_has_no_confidence() -> None:
     rows = six_km()
-    readings: list[float | None] = [r[5] for r in rows]  # type: ignore[misc]
+    readings: list[float | None] = [r[5] for r in rows]
     middle = len(rows) // 2
     readings[middle:] = [5.0 + 0.1 * k for k in range(len(rows) - middle)]  # swapped terminal
     result = run_vehicle(local_track(*six_km(readings)), Context(), P)
@@ -68,7 +71,7 @@ def test_odometer_reset_has_no_confidence() -> None:
 
 def test_odometer_that_disagrees_loses_confidence() -> None:
     rows = six_km()
-    readings: list[float | None] = [None if r[5] is None else 1_000 + 2 * (r[5] - 1_000) for r in rows]  # type: ignore[misc, operator]
+    readings: list[float | None] = [None if r[5] is None else 1_000 + 2 * (r[5] - 1_000) for r in rows]
     result = run_vehicle(local_track(*six_km(readings)), Context(), P)
     assert result.trips.odometer_m[0] == pytest.approx(12_000, abs=200)
     assert result.trips.odometer_confidence[0] == 0
