@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
 from typing import Any, cast
 
 import numpy as np
@@ -388,6 +390,48 @@ _FIELDS = (
     "odometer_km",
     "seq",
 )
+_BOOLEAN = frozenset(("valid", "ignition"))
+_INTEGER: dict[str, type[np.signedinteger[Any]]] = {"satellites": np.int16, "seq": np.int64}
+_FLOAT32 = frozenset(("speed_kmh", "heading_deg", "altitude_m", "hdop", "accuracy_m"))
+_EXACT = 2.0**53  # every integer below this is exact in a float64
+
+
+def _fast_numbers(objects: list[dict[str, Any]], present: set[str]) -> dict[str, NDArray[Any]] | None:
+    """The common case in one C-level pass: every fix carries the same numeric fields, all plain numbers
+    in range. Anything else (a missing key, a string, a huge value) returns None: the per-field path
+    then finds and names each problem."""
+    names = [name for name in _FIELDS if name in present and name not in _BOOLEAN]
+    if not {"time", "lon", "lat"} <= set(names):
+        return None
+    try:
+        rows = list(map(itemgetter(*names), objects))
+    except KeyError:
+        return None
+    if not set(map(type, chain.from_iterable(rows))) <= {int, float}:
+        return None
+    matrix = np.array(rows, dtype=np.float64)
+    if not np.isfinite(matrix).all() or (np.abs(matrix) >= _EXACT).any():
+        return None
+    out: dict[str, NDArray[Any]] = {}
+    for j, name in enumerate(names):
+        column = matrix[:, j]
+        if name in _INTEGER:
+            if {type(row[j]) for row in rows} != {int} or column.min() < 0:
+                return None
+            if column.max() > np.iinfo(_INTEGER[name]).max:
+                return None
+            out[name] = column.astype(_INTEGER[name])
+        elif name in _FLOAT32:
+            if (np.abs(column) > 1e30).any():
+                return None
+            out[name] = column.astype(np.float32)
+        elif name == "time":
+            if (np.abs(column) >= 1e15).any():
+                return None
+            out[name] = np.round(column * 1000.0).astype(np.int64)
+        else:
+            out[name] = column
+    return out
 
 
 def _columns(docs: list[Any], message_index: list[int], fix_index: list[int]) -> Fixes:
@@ -399,24 +443,48 @@ def _columns(docs: list[Any], message_index: list[int], fix_index: list[int]) ->
     objects: list[dict[str, Any]] = [d if type(d) is dict else {} for d in docs] if not_objects else docs
     # one pass per field that occurs at all: most terminals send a handful of the optional fields
     present: set[str] = set().union(*objects) if objects else set()
-    absent: list[Any] = [None] * len(objects)
-    v = {name: [d.get(name) for d in objects] if name in present else absent for name in _FIELDS}
+    n = len(objects)
+    fast = _fast_numbers(objects, present) if not not_objects else None
+    absent: list[Any] = [None] * n
+
+    def values(name: str) -> list[Any]:
+        return [d.get(name) for d in objects] if name in present else absent
+
+    def number(name: str, dtype: type[np.floating[Any]], *, required: bool = False) -> NDArray[Any]:
+        if fast is not None and name in fast:
+            return fast[name]
+        if name not in present and not required:
+            return np.full(n, np.nan, dtype=dtype)
+        return _number_column(values(name), name, flags, required=required, dtype=dtype)
+
+    def integer(name: str, dtype: type[np.signedinteger[Any]]) -> NDArray[Any]:
+        if fast is not None and name in fast:
+            return fast[name]
+        if name not in present:
+            return np.full(n, -1, dtype=dtype)
+        return _int_column(values(name), name, flags, dtype=dtype)
+
+    def boolean(name: str) -> NDArray[np.int16]:
+        if name not in present:
+            return np.full(n, -1, dtype=np.int16)
+        return _bool_column(values(name), name, flags)
+
     return Fixes(
         message_index=np.array(message_index, dtype=np.int32),
         fix_index=np.array(fix_index, dtype=np.int32),
-        t_us=_time_column(v["time"], flags),
-        lon=_number_column(v["lon"], "lon", flags, required=True, dtype=np.float64),
-        lat=_number_column(v["lat"], "lat", flags, required=True, dtype=np.float64),
-        speed_kmh=_number_column(v["speed_kmh"], "speed_kmh", flags, required=False, dtype=np.float32),
-        heading_deg=_number_column(v["heading_deg"], "heading_deg", flags, required=False, dtype=np.float32),
-        altitude_m=_number_column(v["altitude_m"], "altitude_m", flags, required=False, dtype=np.float32),
-        satellites=_int_column(v["satellites"], "satellites", flags, dtype=np.int16),
-        hdop=_number_column(v["hdop"], "hdop", flags, required=False, dtype=np.float32),
-        accuracy_m=_number_column(v["accuracy_m"], "accuracy_m", flags, required=False, dtype=np.float32),
-        valid=_bool_column(v["valid"], "valid", flags) != 0,  # not reported counts as valid
-        ignition=_bool_column(v["ignition"], "ignition", flags),
-        odometer_km=_number_column(v["odometer_km"], "odometer_km", flags, required=False, dtype=np.float64),
-        seq=_int_column(v["seq"], "seq", flags, dtype=np.int64),
+        t_us=fast["time"] if fast is not None else _time_column(values("time"), flags),
+        lon=number("lon", np.float64, required=True),
+        lat=number("lat", np.float64, required=True),
+        speed_kmh=number("speed_kmh", np.float32),
+        heading_deg=number("heading_deg", np.float32),
+        altitude_m=number("altitude_m", np.float32),
+        satellites=integer("satellites", np.int16),
+        hdop=number("hdop", np.float32),
+        accuracy_m=number("accuracy_m", np.float32),
+        valid=boolean("valid") != 0,  # not reported counts as valid
+        ignition=boolean("ignition"),
+        odometer_km=number("odometer_km", np.float64),
+        seq=integer("seq", np.int64),
         reason=flags.reason,
         detail=flags.detail,
     )

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -31,6 +32,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ingest.decode import Message
 
 log = logging.getLogger(__name__)
+
+_PUBACK = 0x40  # MQTT control packet type 4 in the high nibble; a v5 PUBACK without reason code = success
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,11 +205,23 @@ class Subscription:
             return batch
 
     def ack(self, deliveries: Sequence[Delivery]) -> int:
-        """Acknowledge deliveries whose rows are committed; return how many were acknowledged now."""
+        """Acknowledge deliveries whose rows are committed; return how many were acknowledged now.
+
+        All PUBACKs of a batch go out as one write: paho's public ``ack(mid, qos)`` costs a wake-up and
+        a socket send per message, which at 10k+ messages a second is a large share of the worker's CPU.
+        """
         current = self._generation
-        acked = 0
-        for delivery in deliveries:
-            if delivery.generation == current and self.connected:
-                self._client.ack(delivery.mid, 1)
-                acked += 1
-        return acked
+        mids = [d.mid for d in deliveries if d.generation == current]
+        if not mids or not self.connected:
+            return 0
+        queue_packet = getattr(self._client, "_packet_queue", None)
+        if queue_packet is None:  # a paho without the internal queue: one public ack per message
+            for mid in mids:
+                self._client.ack(mid, 1)
+            return len(mids)
+        packets = np.empty((len(mids), 4), dtype=np.uint8)
+        packets[:, 0] = _PUBACK  # fixed header: PUBACK, remaining length 2, then the packet id
+        packets[:, 1] = 2
+        packets[:, 2:] = np.array(mids, dtype=">u2").view(np.uint8).reshape(-1, 2)
+        queue_packet(_PUBACK, packets.tobytes(), 0, 0)
+        return len(mids)

@@ -1,8 +1,8 @@
 """``fleetwatch bench ingest``: the real ingest worker against two ceilings measured in the same run.
 
 Per case (10 fixes a message, then 1 fix a message), on the same pre-encoded messages:
-- ceiling_mqtt_per_s: a bare paho subscriber (MQTT 5, QoS 1, the worker's receive maximum) that only
-  counts what it receives;
+- ceiling_mqtt_per_s: the worker's own MQTT side (ingest.mqtt: paho, MQTT 5, QoS 1, the same receive
+  maximum and batched acknowledgements) with nothing behind it: it only counts and acknowledges;
 - ceiling_copy_per_s: a bare binary COPY of the same rows into the position hypertable, in batches of
   the worker's size, one transaction each;
 - positions_per_s: the real worker process (``fleetwatch ingest``) decoding, screening and storing them,
@@ -24,22 +24,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import paho.mqtt.client as paho
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from tqdm import tqdm
 
 from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.settings import IngestSettings, StoreSettings
+from ingest.mqtt import Subscription, SubscriptionConfig
 from simulators.load import LoadStream, load_stream, register_load_fleet
 from simulators.publish import Publisher
 from store.copy import binary_copy_payload
@@ -60,56 +55,34 @@ def _publish(broker: MosquittoProcess, stream: LoadStream) -> int:
         publisher.close()
 
 
-class _CountingSubscriber:
-    """The MQTT ceiling: receives and acknowledges, nothing else."""
-
-    def __init__(self, port: int, receive_maximum: int) -> None:
-        self.port, self.count, self.first, self.last = port, 0, 0.0, 0.0
-        self.granted = threading.Event()
-        self.client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=paho.MQTTv5
-        )
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe([("fleet/+/pos", SubscribeOptions(qos=1))])
-        self.client.on_subscribe = lambda *_: self.granted.set()
-        self.receive_maximum = receive_maximum
-
-    def _on_message(self, _c: Any, _u: Any, _m: Any) -> None:
-        now = time.perf_counter()
-        if self.count == 0:
-            self.first = now
-        self.count += 1
-        self.last = now
-
-    def connect(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 3600
-        props.ReceiveMaximum = self.receive_maximum
-        self.granted.clear()
-        self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
-        self.client.loop_start()
-        if not self.granted.wait(10):
-            raise RuntimeError("bare subscriber was not granted its subscription")
-
-    def disconnect(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def _ceiling_mqtt(broker: MosquittoProcess, stream: LoadStream, receive_maximum: int) -> float:
-    subscriber = _CountingSubscriber(broker.port, receive_maximum)
-    subscriber.connect()
-    subscriber.disconnect()
+def _ceiling_mqtt(broker: MosquittoProcess, stream: LoadStream, settings: IngestSettings) -> float:
+    """The worker's own MQTT plumbing (ingest.mqtt.Subscription, same in-flight window, batched PUBACKs)
+    with nothing behind it: take a batch, acknowledge it, count it."""
+    config = SubscriptionConfig(
+        port=broker.port, client_id="fleetwatch-bench-bare", receive_maximum=settings.receive_maximum
+    )
+    first = Subscription(config)
+    first.start()
+    first.close()  # the session now exists and queues what is published
     _publish(broker, stream)
-    subscriber.connect()
+    subscription = Subscription(config)
+    subscription.start()
+    received, started, finished = 0, 0.0, 0.0
     deadline = time.monotonic() + 600
-    while subscriber.count < len(stream.messages) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    subscriber.disconnect()
-    if subscriber.count < len(stream.messages):
-        raise RuntimeError(f"bare subscriber got {subscriber.count} of {len(stream.messages)} messages")
-    per_message = stream.fixes / len(stream.messages)
-    return subscriber.count * per_message / max(subscriber.last - subscriber.first, 1e-9)
+    while received < len(stream.messages) and time.monotonic() < deadline:
+        batch = subscription.take(
+            max_messages=settings.max_batch_messages, max_bytes=settings.max_batch_bytes, max_wait_s=0.05
+        )
+        if batch:
+            if not received:
+                started = batch[0].message.received_at_us / 1e6
+            received += len(batch)
+            subscription.ack(batch)
+            finished = time.time()
+    subscription.close()
+    if received < len(stream.messages):
+        raise RuntimeError(f"bare subscriber got {received} of {len(stream.messages)} messages")
+    return stream.fixes / max(finished - started, 1e-9)
 
 
 def _ceiling_copy(url: str, stream: LoadStream, vehicle_ids: np.ndarray[Any, Any], batch_rows: int) -> float:
@@ -156,6 +129,7 @@ def _worker(url: str, broker: MosquittoProcess, log_path: Path) -> subprocess.Po
                 sys.executable,
                 "-m",
                 "fleetwatch.cli",
+                *(["-v"] if os.environ.get("FLEETWATCH_BENCH_DEBUG") else []),
                 "ingest",
                 "--mqtt-port",
                 str(broker.port),
@@ -211,7 +185,7 @@ def run_case(
         "case %d fix(es) a message: %d fixes in %d messages", per_message, stream.fixes, len(stream.messages)
     )
 
-    ceiling_mqtt = _ceiling_mqtt(broker, stream, settings.receive_maximum)
+    ceiling_mqtt = _ceiling_mqtt(broker, stream, settings)
     batch_rows = settings.max_batch_messages * per_message
     ceiling_copy = _ceiling_copy(url, stream, np.array(fleet.vehicle_ids, dtype=np.int32), batch_rows)
 
@@ -254,7 +228,7 @@ def bench_ingest(args: argparse.Namespace) -> int:
     base_url = StoreSettings().database_url
     with tempfile.TemporaryDirectory(prefix="fleetwatch-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
-        broker = MosquittoProcess(folder=tmp / "mosquitto", persistence=False)
+        broker = MosquittoProcess(folder=tmp / "mosquitto-10", persistence=False)
         broker.start()
         try:
             ten = run_case(
@@ -266,6 +240,11 @@ def bench_ingest(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 tmp=tmp,
             )
+        finally:
+            broker.stop()
+        broker = MosquittoProcess(folder=tmp / "mosquitto-1", persistence=False)  # no sessions from above
+        broker.start()
+        try:
             single = run_case(
                 base_url,
                 broker,
