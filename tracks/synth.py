@@ -40,7 +40,8 @@ def at_us(clock: str, day: date = DAY) -> int:
 def metres_to_lonlat(
     x_m: NDArray[np.float64], y_m: NDArray[np.float64], origin: tuple[float, float] = ORIGIN
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Points x m east and y m north of ``origin`` (tangent plane; exact to a few mm within 10 km)."""
+    """Points x m east and y m north of ``origin``, on a plate carrée scaled at the origin: east-west
+    lengths are off by ~tan(lat) * y / 6371 km (1e-4 at 1 km north) — fine for made-up tracks."""
     m = metric([origin[0]], [origin[1]])
     lon = origin[0] + np.degrees(np.asarray(x_m, dtype=np.float64) / m.east[0])
     lat = origin[1] + np.degrees(np.asarray(y_m, dtype=np.float64) / m.north[0])
