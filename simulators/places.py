@@ -33,7 +33,7 @@ class PlaceKind(StrEnum):
     ENTERTAINMENT = "entertainment"
 
 
-FORBIDDEN_KINDS = frozenset({PlaceKind.SCENIC_SPOT, PlaceKind.GOLF_CLUB, PlaceKind.ENTERTAINMENT})
+FORBIDDEN_KINDS = (PlaceKind.SCENIC_SPOT, PlaceKind.GOLF_CLUB, PlaceKind.ENTERTAINMENT)  # ordered: iterated
 # Where ordinary orders go, with weights.
 DESTINATION_KINDS: dict[PlaceKind, float] = {
     PlaceKind.AGENCY_OFFICE: 0.30,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from datetime import date
 from itertools import islice
 from pathlib import Path
@@ -13,7 +16,7 @@ import shapely
 
 from ingest.decode import Message, decode
 from simulators.calendar import china_calendar, local_midnight_s
-from simulators.output import messages, write_run
+from simulators.output import messages
 from simulators.plane import path_length_m
 from simulators.run import SimParams, SimRun, simulate
 from simulators.violations import CLEAN
@@ -31,11 +34,35 @@ def digest(folder: Path) -> dict[str, str]:
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
-    params = SimParams(start=date(2026, 12, 4), days=2)
-    write_run(simulate(build_world(12, 3), params), tmp_path / "a")
-    write_run(simulate(build_world(12, 3), params), tmp_path / "b")
+    """Two processes with different string-hash seeds write the same bytes (no set or hash order leaks)."""
+    for name, hash_seed in (("a", "1"), ("b", "3")):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fleetwatch.cli",
+                "simulate",
+                "--vehicles",
+                "12",
+                "--days",
+                "2",
+                "--seed",
+                "3",
+                "--start",
+                "2026-12-04",
+                "--violation-scale",
+                "10",
+                "--out",
+                str(tmp_path / name),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            timeout=120,
+        )
     a, b = digest(tmp_path / "a"), digest(tmp_path / "b")
     assert set(a) >= {"messages.jsonl", "trips.jsonl", "alerts.jsonl", "orders.jsonl", "vehicles.jsonl"}
+    assert (tmp_path / "a" / "alerts.jsonl").stat().st_size > 0
     assert a == b
 
 
