@@ -36,7 +36,17 @@ fix_like = st.fixed_dictionaries(
         "lat": st.one_of(st.floats(), st.integers(), st.none()),
     },
     optional=dict.fromkeys(
-        ("speed_kmh", "heading_deg", "satellites", "hdop", "valid", "ignition", "odometer_km", "seq", "_type", "tst"),
+        (
+            "speed_kmh",
+            "heading_deg",
+            "satellites",
+            "hdop",
+            "valid",
+            "ignition",
+            "odometer_km",
+            "seq",
+            "_type",
+        ),
         json_values,
     ),
 )
