@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fleetwatch.processes import start_ingest
 from simulators.publish import Publisher
 from tests.conftest import Broker, Fleet, ingest_settings, register_fleet, running_worker, scalar, wait_until
 
@@ -65,32 +65,9 @@ class Stream(threading.Thread):
 def start_worker_process(
     env: dict[str, str], broker: Broker, name: str, log: Path
 ) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fleetwatch.cli",
-            "ingest",
-            "--mqtt-port",
-            str(broker.port),
-            "--worker-name",
-            name,
-            "--flush-interval-s",
-            "1.0",
-        ],
-        env=env,
-        stdout=handle,
-        stderr=handle,
+    return start_ingest(
+        env, ["--mqtt-port", str(broker.port), "--worker-name", name, "--flush-interval-s", "1.0"], log
     )
-    handle.close()
-    granted = log.read_text
-    wait_until(
-        lambda: granted().count("subscription granted") >= 1 + granted().count("stopped"),
-        30,
-        "worker subscribed",
-    )
-    return process
 
 
 def test_sigkill_mid_stream_loses_nothing(

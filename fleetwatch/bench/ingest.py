@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import psycopg
 from tqdm import tqdm
 
 from fleetwatch.mosquitto import MosquittoProcess
+from fleetwatch.processes import start_ingest, stop
 from fleetwatch.settings import IngestSettings, StoreSettings
 from ingest.mqtt import Subscription, SubscriptionConfig
 from simulators.load import LoadStream, load_stream, register_load_fleet
@@ -122,38 +122,12 @@ def _ceiling_copy(url: str, stream: LoadStream, vehicle_ids: np.ndarray[Any, Any
 
 
 def _worker(url: str, broker: MosquittoProcess, log_path: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, FLEETWATCH_DATABASE_URL=url, FLEETWATCH_METRICS_PORT="0")
-    with log_path.open("ab") as handle:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fleetwatch.cli",
-                *(["-v"] if os.environ.get("FLEETWATCH_BENCH_DEBUG") else []),
-                "ingest",
-                "--mqtt-port",
-                str(broker.port),
-                "--worker-name",
-                "bench",
-            ],
-            env=env,
-            stdout=handle,
-            stderr=handle,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = log_path.read_text()
-        if text.count("subscription granted") > text.count("stopped;"):
-            return process
-        if process.poll() is not None:
-            raise RuntimeError(f"ingest worker exited: {text[-2000:]}")
-        time.sleep(0.05)
-    raise RuntimeError("ingest worker did not subscribe within 30 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=60)
+    return start_ingest(
+        {"FLEETWATCH_DATABASE_URL": url, "FLEETWATCH_METRICS_PORT": "0"},
+        ["--mqtt-port", str(broker.port), "--worker-name", "bench"],
+        log_path,
+        verbose=bool(os.environ.get("FLEETWATCH_BENCH_DEBUG")),
+    )
 
 
 def _scalar(url: str, sql: Any) -> Any:
@@ -190,7 +164,7 @@ def run_case(
     ceiling_copy = _ceiling_copy(url, stream, np.array(fleet.vehicle_ids, dtype=np.int32), batch_rows)
 
     log_path = tmp / f"worker-{per_message}.log"
-    _stop(_worker(url, broker, log_path))  # registers the worker's persistent session, then goes away
+    stop(_worker(url, broker, log_path))  # registers the worker's persistent session, then goes away
     sent = _publish(broker, stream) * per_message
     worker = _worker(url, broker, log_path)
     try:
@@ -203,7 +177,7 @@ def run_case(
                 if stored != last_stored:
                     last_stored, last_change = stored, time.monotonic()
     finally:
-        _stop(worker)
+        stop(worker)
     distinct = int(_scalar(url, "SELECT count(DISTINCT (vehicle_id, seq)) FROM position"))
     window_s = float(
         _scalar(
