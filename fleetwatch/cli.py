@@ -85,12 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=7)
     bench.set_defaults(func=cmd_bench)
 
+    from api.cli import add_api_parser
     from fleetwatch.demo import add_demo_parser
+    from rules.cli import add_rules_parser
     from simulators.cli import add_simulate_parser
     from tracks.cli import add_analyze_parser
 
     add_simulate_parser(sub)
     add_analyze_parser(sub)
+    add_rules_parser(sub)
+    add_api_parser(sub)
     add_demo_parser(sub)
     return parser
 
