@@ -36,6 +36,7 @@ def add_demo_parser(sub: Any) -> None:
     demo.add_argument("--vehicles", type=int, default=60)
     demo.add_argument("--days", type=int, default=2, help="simulated days, ending yesterday (China time)")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--database-name", default=DEMO_DATABASE, help="dropped and created anew")
     demo.set_defaults(func=run_demo)
 
 
@@ -52,10 +53,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from simulators.world import build_world
 
     store, mqtt = StoreSettings(), MqttSettings()
-    url = with_dbname(store.database_url, DEMO_DATABASE)
+    url = with_dbname(store.database_url, args.database_name)
     log.info(
         "demo database %s (dropped and created anew), broker %s:%d",
-        DEMO_DATABASE,
+        args.database_name,
         mqtt.mqtt_host,
         mqtt.mqtt_port,
     )
@@ -93,7 +94,14 @@ def run_demo(args: argparse.Namespace) -> int:
                 "FLEETWATCH_METRICS_PORT": "0",
                 "FLEETWATCH_SESSION_EXPIRY_S": "0",  # the demo's broker session ends with the demo
             },
-            ["--worker-name", "demo"],
+            [
+                "--worker-name",
+                f"demo-{args.database_name}",
+                "--mqtt-host",
+                mqtt.mqtt_host,
+                "--mqtt-port",
+                str(mqtt.mqtt_port),
+            ],
             log_path,
         )
         try:
