@@ -109,8 +109,9 @@ def test_route_lengths_do_not_leak_between_routes() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 100_000), st.integers(2, 60), st.integers(1, 300))
-def test_fix_to_route_distances_match_shapely(seed: int, vertices: int, fixes: int) -> None:
+@given(st.integers(0, 100_000), st.integers(2, 60), st.integers(1, 300), st.booleans())
+def test_fix_to_route_distances_match_shapely(seed: int, vertices: int, fixes: int, misguided: bool) -> None:
+    """Exact whatever the search is told about the fixes' progress (it only prunes with it)."""
     rng = np.random.default_rng(seed)
     route_xy = np.cumsum(rng.uniform(-800, 800, (vertices, 2)), axis=0)
     fix_xy = route_xy[rng.integers(0, vertices, fixes)] + rng.normal(0, 400, (fixes, 2))
@@ -121,8 +122,16 @@ def test_fix_to_route_distances_match_shapely(seed: int, vertices: int, fixes: i
     )
     from tracks.conform import _distance_to_route  # the core, on a plain set of fixes
 
+    progress = rng.uniform(0, 1, fixes) if misguided else np.linspace(0, 1, fixes, endpoint=False)
+    routes = routes_from([route_lon], [route_lat])
     d = _distance_to_route(
-        track, np.arange(fixes), np.zeros(fixes, np.int64), routes_from([route_lon], [route_lat]), 0.0
+        track,
+        np.arange(fixes),
+        pair_route=np.zeros(1, np.int64),
+        pair_rows=np.array([fixes]),
+        routes=routes,
+        simplify_m=0.0,
+        progress=progress,
     )
     frame = Frame(
         round(float(np.mean([route_lon.min(), route_lon.max()]))),

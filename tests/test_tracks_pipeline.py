@@ -45,6 +45,13 @@ def test_fleet_in_one_pass_equals_vehicle_by_vehicle() -> None:
     fleet = synthetic_fleet(6, seed=3, shape=NASTY)
     context = Context(orders=orders_table(fleet.orders), places=fleet.depots)
     together = run_fleet(fleet.track, context, P)
+    in_blocks = run_fleet(fleet.track, context, P, block_rows=500)  # one or two vehicles a block
+    assert trip_rows(in_blocks) == trip_rows(together)
+    for name in ("kept_rows", "cleaned", "segments", "trips", "stops", "gaps", "conformance", "usage"):
+        a, b = getattr(together, name), getattr(in_blocks, name)
+        for column in a.__dataclass_fields__ if hasattr(a, "__dataclass_fields__") else [None]:
+            x, y = (a, b) if column is None else (getattr(a, column), getattr(b, column))
+            assert np.array_equal(x, y, equal_nan=np.asarray(x).dtype.kind == "f"), (name, column)
     starts = vehicle_starts(fleet.track.vehicle_id)
     one_by_one: list[tuple[int, int, int, float]] = []
     for a, b in itertools.pairwise(starts):

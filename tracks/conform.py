@@ -26,7 +26,7 @@ from tracks.columns import ColumnError, freeze_columns
 from tracks.geo import Frame, distance_m, leg_m, metric, project, simplify_lines
 from tracks.measure import Trips
 from tracks.params import ConformParams
-from tracks.ranges import expand, reduce_ranges
+from tracks.ranges import expand, ramp, reduce_ranges
 from tracks.split import Geometry, geometry
 from tracks.track import Track
 
@@ -123,8 +123,16 @@ def conform_trips(
         first, last = trips.from_row[trip[usable]], trips.to_row[trip[usable]]
         count = last - first + 1
         rows = expand(first, count)
-        pair_of_row = np.repeat(np.arange(len(usable)), count)
-        d = _distance_to_route(track, rows, route[usable][pair_of_row], routes, params.simplify_m)
+        progress = ramp(count) / np.repeat(count, count)
+        d = _distance_to_route(
+            track,
+            rows,
+            pair_route=route[usable],
+            pair_rows=count,
+            routes=routes,
+            simplify_m=params.simplify_m,
+            progress=progress,
+        )
         inside = (d <= params.corridor_m).astype(np.float64)
         starts = np.concatenate(([0], np.cumsum(count)[:-1]))
         leg = geo.leg_m[rows].copy()
@@ -155,42 +163,107 @@ def conform_trips(
 
 
 def _distance_to_route(
-    track: Track, rows: NDArray[np.int64], route_of_row: NDArray[np.int64], routes: Routes, simplify_m: float
+    track: Track,
+    rows: NDArray[np.int64],
+    *,
+    pair_route: NDArray[np.int64],
+    pair_rows: NDArray[np.int64],
+    routes: Routes,
+    simplify_m: float,
+    progress: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    """Distance (m) of each fix ``rows[i]`` to route ``route_of_row[i]``; one pass per plane."""
+    """Distance (m) of each fix ``rows[i]`` to its pair's route; one pass per plane.
+
+    Pair k holds the next ``pair_rows[k]`` entries of ``rows`` and route ``pair_route[k]``.
+    ``progress`` (0..1 per fix: how far through its trip) only speeds the search up.
+    """
     d = np.empty(len(rows), np.float64)
-    used = np.unique(route_of_row)
+    progress = progress if progress is not None else np.zeros(len(rows))
+    used = np.unique(pair_route)
     lon0, lat0 = _frame_centres(routes, used)
     plane = lon0 * 1000 + lat0
     for key in np.unique(plane):
         frame = Frame(int(lon0[plane == key][0]), int(lat0[plane == key][0]))
         in_frame = used[plane == key]
-        # the routes on this plane, simplified, as segments relative to each route's first vertex
         count = routes.vertex_count[in_frame]
-        vertex = expand(routes.offset[in_frame], count)
         owner = np.repeat(np.arange(len(in_frame), dtype=np.int64), count)
-        x, y = project(frame, routes.lon[vertex], routes.lat[vertex])
+        x, y = project(frame, *(c[expand(routes.offset[in_frame], count)] for c in (routes.lon, routes.lat)))
         x, y, owner = simplify_lines(x, y, owner, simplify_m)
-        head = np.searchsorted(owner, np.arange(len(in_frame)))
-        x0, y0 = x[head], y[head]
-        seg = np.flatnonzero(owner[1:] == owner[:-1])  # segment j runs from vertex j to j + 1
-        seg_owner = owner[seg]
-        ax, ay = x[seg] - x0[seg_owner], y[seg] - y0[seg_owner]
-        dx, dy = x[seg + 1] - x[seg], y[seg + 1] - y[seg]
-        length2 = dx * dx + dy * dy
-        inv = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)
-
-        mine = np.flatnonzero(np.isin(route_of_row, in_frame))
-        local = np.searchsorted(in_frame, route_of_row[mine])
+        lines = _polylines(x, y, owner, len(in_frame))
+        pair_line = np.searchsorted(in_frame, pair_route)
+        on_plane = in_frame[np.minimum(pair_line, len(in_frame) - 1)] == pair_route
+        mine = np.flatnonzero(np.repeat(on_plane, pair_rows))
+        line = np.repeat(pair_line[on_plane], pair_rows[on_plane])
         px, py = project(frame, track.lon[rows[mine]], track.lat[rows[mine]])
-        d[mine] = _segment_distance(
-            px=(px - x0[local]).astype(np.float32),
-            py=(py - y0[local]).astype(np.float32),
-            first=np.searchsorted(seg_owner, local),
-            count=np.bincount(seg_owner, minlength=len(in_frame))[local],
-            segments=tuple(a.astype(np.float32) for a in (ax, ay, dx, dy, inv)),
+        d[mine] = _point_distance(
+            (px - lines.x0[line]).astype(np.float32),
+            (py - lines.y0[line]).astype(np.float32),
+            line=line,
+            progress=progress[mine],
+            lines=lines,
         )
     return d
+
+
+_BLOCK = 8  # consecutive segments per pruning block
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Polylines:
+    """Segments of polylines on a plane, in float32 metres relative to each polyline's first vertex,
+    with the bounding box of every block of ``_BLOCK`` consecutive segments."""
+
+    x0: NDArray[np.float64]  # per polyline: its first vertex
+    y0: NDArray[np.float64]
+    first: NDArray[np.int64]  # per polyline: its first segment and block, and how many segments
+    count: NDArray[np.int64]
+    first_block: NDArray[np.int64]
+    ax: NDArray[np.float32]  # per segment: start, direction, 1 / length²
+    ay: NDArray[np.float32]
+    dx: NDArray[np.float32]
+    dy: NDArray[np.float32]
+    inv: NDArray[np.float32]
+    xmin: NDArray[np.float32]  # per block
+    xmax: NDArray[np.float32]
+    ymin: NDArray[np.float32]
+    ymax: NDArray[np.float32]
+
+
+def _polylines(
+    x: NDArray[np.float64], y: NDArray[np.float64], owner: NDArray[np.int64], lines: int
+) -> _Polylines:
+    head = np.searchsorted(owner, np.arange(lines))
+    x0, y0 = x[head], y[head]
+    seg = np.flatnonzero(owner[1:] == owner[:-1])  # segment j runs from vertex j to j + 1
+    seg_owner = owner[seg]
+    ax, ay = x[seg] - x0[seg_owner], y[seg] - y0[seg_owner]
+    dx, dy = x[seg + 1] - x[seg], y[seg + 1] - y[seg]
+    length2 = dx * dx + dy * dy
+    inv = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)
+    first = np.searchsorted(seg_owner, np.arange(lines))
+    count = np.bincount(seg_owner, minlength=lines)
+    blocks = -(-count // _BLOCK)
+    first_block = np.concatenate(([0], np.cumsum(blocks)[:-1]))
+    block_start = np.repeat(first, blocks) + ramp(blocks) * _BLOCK  # first segment of each block
+    bx0, bx1 = np.minimum(ax, ax + dx), np.maximum(ax, ax + dx)
+    by0, by1 = np.minimum(ay, ay + dy), np.maximum(ay, ay + dy)
+    f32 = np.float32
+    return _Polylines(
+        x0=x0,
+        y0=y0,
+        first=first.astype(np.int64),
+        count=count.astype(np.int64),
+        first_block=first_block.astype(np.int64),
+        ax=ax.astype(f32),
+        ay=ay.astype(f32),
+        dx=dx.astype(f32),
+        dy=dy.astype(f32),
+        inv=inv.astype(f32),
+        xmin=np.minimum.reduceat(bx0, block_start).astype(f32) if len(block_start) else np.zeros(0, f32),
+        xmax=np.maximum.reduceat(bx1, block_start).astype(f32) if len(block_start) else np.zeros(0, f32),
+        ymin=np.minimum.reduceat(by0, block_start).astype(f32) if len(block_start) else np.zeros(0, f32),
+        ymax=np.maximum.reduceat(by1, block_start).astype(f32) if len(block_start) else np.zeros(0, f32),
+    )
 
 
 def _frame_centres(routes: Routes, used: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -206,49 +279,69 @@ def _frame_centres(routes: Routes, used: NDArray[np.int64]) -> tuple[NDArray[np.
     return middle(routes.lon), middle(routes.lat)
 
 
-def _segment_distance(
-    *,
+def _point_distance(
     px: NDArray[np.float32],
     py: NDArray[np.float32],
-    first: NDArray[np.int64],
-    count: NDArray[np.int64],
-    segments: tuple[NDArray[np.float32], ...],
+    *,
+    line: NDArray[np.int64],
+    progress: NDArray[np.float64],
+    lines: _Polylines,
 ) -> NDArray[np.float64]:
-    """Distance of each point to its polyline (segments ``first .. first + count - 1``).
+    """Exact distance of each point to its polyline, pruned by blocks of segments.
 
-    Loops over segment ranks, vectorized over blocks of points; points are ordered by segment count
-    so each block loops only as far as its longest polyline (a shorter one repeats its last segment).
+    Each point first takes the block where its progress through the trip suggests it is, which
+    gives an upper bound; then every other block is skipped for the points whose distance to the
+    block's bounding box is no smaller. Vectorized over chunks of points, looping over block ranks.
     """
-    ax, ay, dx, dy, inv = segments
     out = np.empty(len(px), np.float64)
-    order = np.lexsort((first, -count))
+    blocks = -(-lines.count // _BLOCK)
+    order = np.argsort(-blocks[line], kind="stable")
     for lo in range(0, len(px), _CHUNK):
         sel = order[lo : lo + _CHUNK]
-        x, y, s0, cnt = px[sel], py[sel], first[sel], count[sel]
-        best = np.full(len(sel), np.inf, np.float32)
-        wx, wy, u, tmp = (np.empty(len(sel), np.float32) for _ in range(4))
-        one_route = bool(np.all(s0 == s0[0]))
-        for k in range(int(cnt[0])):
-            if one_route:
-                j = int(s0[0]) + k
-                sx, sy, sdx, sdy, sinv = ax[j], ay[j], dx[j], dy[j], inv[j]
-            else:
-                idx = s0 + np.minimum(k, cnt - 1)
-                sx, sy, sdx, sdy, sinv = ax[idx], ay[idx], dx[idx], dy[idx], inv[idx]
-            np.subtract(x, sx, out=wx)
-            np.subtract(y, sy, out=wy)
-            np.multiply(wx, sdx, out=u)
-            np.multiply(wy, sdy, out=tmp)
-            u += tmp
-            u *= sinv
-            np.clip(u, 0.0, 1.0, out=u)
-            np.multiply(u, sdx, out=tmp)
-            wx -= tmp
-            np.multiply(u, sdy, out=tmp)
-            wy -= tmp
-            np.multiply(wx, wx, out=wx)
-            np.multiply(wy, wy, out=wy)
-            wx += wy
-            np.minimum(best, wx, out=best)
+        x, y, which = px[sel], py[sel], line[sel]
+        s0, last = lines.first[which], lines.first[which] + lines.count[which] - 1
+        nb, b0 = blocks[which], lines.first_block[which]
+        guess = np.minimum((progress[sel] * lines.count[which]).astype(np.int64) // _BLOCK, nb - 1)
+        best = _block_distance2(x, y, s0 + guess * _BLOCK, last, lines)
+        for b in range(int(nb.max(initial=0))):
+            rows = np.flatnonzero((b < nb) & (b != guess))
+            block = b0[rows] + b
+            ex = np.maximum(np.maximum(lines.xmin[block] - x[rows], x[rows] - lines.xmax[block]), 0)
+            ey = np.maximum(np.maximum(lines.ymin[block] - y[rows], y[rows] - lines.ymax[block]), 0)
+            rows = rows[ex * ex + ey * ey < best[rows]]
+            if len(rows):
+                found = _block_distance2(x[rows], y[rows], s0[rows] + b * _BLOCK, last[rows], lines)
+                best[rows] = np.minimum(best[rows], found)
         out[sel] = np.sqrt(best.astype(np.float64))
     return out
+
+
+def _block_distance2(
+    x: NDArray[np.float32],
+    y: NDArray[np.float32],
+    start: NDArray[np.int64],
+    last: NDArray[np.int64],
+    lines: _Polylines,
+) -> NDArray[np.float32]:
+    """Squared distance of each point to segments ``start .. start + _BLOCK - 1`` (not past ``last``)."""
+    best = np.full(len(x), np.inf, np.float32)
+    wx, wy, u, tmp = (np.empty(len(x), np.float32) for _ in range(4))
+    for k in range(_BLOCK):
+        j = np.minimum(start + k, last)
+        sdx, sdy = lines.dx[j], lines.dy[j]
+        np.subtract(x, lines.ax[j], out=wx)
+        np.subtract(y, lines.ay[j], out=wy)
+        np.multiply(wx, sdx, out=u)
+        np.multiply(wy, sdy, out=tmp)
+        u += tmp
+        u *= lines.inv[j]
+        np.clip(u, 0.0, 1.0, out=u)
+        np.multiply(u, sdx, out=tmp)
+        wx -= tmp
+        np.multiply(u, sdy, out=tmp)
+        wy -= tmp
+        np.multiply(wx, wx, out=wx)
+        np.multiply(wy, wy, out=wy)
+        wx += wy
+        np.minimum(best, wx, out=best)
+    return best

@@ -26,8 +26,11 @@ The property tests (``tests/test_tracks_pipeline.py``) check exactly this rule o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +40,7 @@ from tracks.conform import Conformance, conform_trips, routes_from
 from tracks.match import ROLE_CODE, LinkRole, Matches, Orders, match_orders
 from tracks.measure import Gaps, Stops, Trips, find_gaps, measure_stops, measure_trips
 from tracks.params import Params
-from tracks.places import Places, StopKind, join_places, places
+from tracks.places import Places, StopKind, join_places, places, places_of
 from tracks.split import Geometry, Segments, geometry, split_track
 from tracks.track import Track, vehicle_starts
 from tracks.usage import Usage, daily_usage, local_day
@@ -92,10 +95,66 @@ class VehicleResult:
 
 
 def run_fleet(
-    track: Track, context: Context, params: Params, on_step: Callable[[str], None] | None = None
+    track: Track,
+    context: Context,
+    params: Params,
+    on_step: Callable[[str], None] | None = None,
+    *,
+    block_rows: int = 100_000,
 ) -> VehicleResult:
-    """All steps over every vehicle of ``track``; ``on_step(name)`` is called after each (for timing)."""
+    """All steps over every vehicle of ``track``; ``on_step(name)`` is called after each (for timing).
+
+    The per-vehicle steps (clean, split, measure) run on blocks of whole vehicles of about
+    ``block_rows`` fixes, so that their working arrays stay in the CPU cache; the results are the
+    same whatever the blocks (each vehicle is independent). Matching, conformance and usage then run
+    once over all trips.
+    """
     done = on_step or (lambda _name: None)
+    known = _known_places(context, params)
+    bounds = _block_starts(track, block_rows)
+    blocks = []
+    for a, b in itertools.pairwise(bounds):
+        block = track.take(slice(int(a), int(b)))
+        here = places_of(known, int(block.vehicle_id[0]), int(block.vehicle_id[-1]))
+        blocks.append(_per_vehicle_steps(block, here, params, done))
+    part = _join(blocks, bounds) if blocks else _per_vehicle_steps(track, known, params, done)
+    matches = match_orders(part.trips, context.orders, params.match)
+    done("match")
+    conformance = _conform_main_links(
+        part.kept, part.trips, matches, orders=context.orders, params=params, geo=part.geo
+    )
+    done("conform")
+    usage = _usage(track, part.trips, params)
+    done("usage")
+    return VehicleResult(
+        cleaned=part.cleaned,
+        kept_rows=part.kept_rows,
+        kept=part.kept,
+        segments=part.segments,
+        trips=part.trips,
+        stops=part.stops,
+        gaps=part.gaps,
+        matches=matches,
+        conformance=conformance,
+        usage=usage,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Part:
+    """What the per-vehicle steps found in one block of vehicles."""
+
+    cleaned: Cleaned
+    kept_rows: NDArray[np.intp]
+    kept: Track
+    geo: Geometry
+    segments: Segments
+    trips: Trips
+    stops: Stops
+    gaps: Gaps
+
+
+def _per_vehicle_steps(track: Track, known: Places, params: Params, done: Callable[[str], None]) -> _Part:
     cleaned = clean_track(track, params.clean)
     kept_rows = cleaned.kept_rows
     kept = track.take(kept_rows)
@@ -104,27 +163,67 @@ def run_fleet(
     segments = split_track(kept, params.trip, geo)
     done("split")
     trips = measure_trips(kept, segments, params.measure, params.trip, geo)
-    stops = measure_stops(kept, segments, trips, _known_places(context, params), geo)
+    stops = measure_stops(kept, segments, trips, known, geo)
     gaps = find_gaps(kept, params.trip, geo)
     done("measure")
-    matches = match_orders(trips, context.orders, params.match)
-    done("match")
-    conformance = _conform_main_links(kept, trips, matches, orders=context.orders, params=params, geo=geo)
-    done("conform")
-    usage = _usage(track, trips, params)
-    done("usage")
-    return VehicleResult(
+    return _Part(
         cleaned=cleaned,
         kept_rows=kept_rows,
         kept=kept,
+        geo=geo,
         segments=segments,
         trips=trips,
         stops=stops,
         gaps=gaps,
-        matches=matches,
-        conformance=conformance,
-        usage=usage,
     )
+
+
+def _block_starts(track: Track, block_rows: int) -> NDArray[np.intp]:
+    """First row of each block of whole vehicles, and the number of rows (just [0] when empty)."""
+    if len(track) == 0:
+        return np.zeros(1, np.intp)
+    starts = vehicle_starts(track.vehicle_id)
+    wanted = np.arange(block_rows, len(track), max(block_rows, 1))
+    cuts = starts[np.minimum(np.searchsorted(starts, wanted), len(starts) - 1)]
+    return np.unique(np.concatenate(([0], cuts, [len(track)]))).astype(np.intp)
+
+
+def _join(parts: list[_Part], bounds: NDArray[np.intp]) -> _Part:
+    """One part from consecutive blocks: row numbers shifted to the whole track's."""
+    if len(parts) == 1:
+        return parts[0]
+    raw = [int(b) for b in bounds[:-1]]
+    kept = list(itertools.accumulate((len(p.kept) for p in parts[:-1]), initial=0))
+    segments = list(itertools.accumulate((len(p.segments) for p in parts[:-1]), initial=0))
+    rows = {"first_row": kept, "end_row": kept, "from_row": kept, "to_row": kept, "segment": segments}
+    return _Part(
+        cleaned=_stack([p.cleaned for p in parts], {}),
+        kept_rows=np.concatenate([p.kept_rows + raw[k] for k, p in enumerate(parts)]),
+        kept=_stack([p.kept for p in parts], {}),
+        geo=Geometry(
+            metric=_stack([p.geo.metric for p in parts], {}),
+            leg_m=np.concatenate([p.geo.leg_m for p in parts]),
+        ),
+        segments=_stack([p.segments for p in parts], {"start": kept, "end": kept}),
+        trips=_stack([p.trips for p in parts], rows),
+        stops=_stack([p.stops for p in parts], rows),
+        gaps=_stack([p.gaps for p in parts], {"after_row": kept}),
+    )
+
+
+T = TypeVar("T")
+
+
+def _stack(items: Sequence[T], shift: Mapping[str, Sequence[int]]) -> T:
+    """Concatenate dataclasses of columns, adding ``shift[name][k]`` to column ``name`` of item k."""
+    kind: Any = type(items[0])
+    columns = {}
+    for column in dataclasses.fields(kind):
+        name, by = column.name, shift.get(column.name)
+        values = [getattr(item, name) for item in items]
+        columns[name] = np.concatenate([v + by[k] for k, v in enumerate(values)] if by else values)
+    stacked: T = kind(**columns)
+    return stacked
 
 
 STEPS = ("clean", "split", "measure", "match", "conform", "usage")
@@ -188,7 +287,7 @@ def _conform_main_links(
 
 
 def _usage(track: Track, trips: Trips, params: Params) -> Usage:
-    vehicles = np.unique(track.vehicle_id)
+    vehicles = track.vehicle_id[vehicle_starts(track.vehicle_id)[:-1]]
     if len(track) == 0:
         return daily_usage(trips, vehicles, 0, -1, params.usage)
     first_day = int(local_day(int(np.min(track.t_us)), params.usage))

@@ -63,6 +63,19 @@ def join_places(*parts: Places) -> Places:
     )
 
 
+def places_of(known: Places, first_vehicle: int, last_vehicle: int) -> Places:
+    """The places that hold for any of the vehicles ``first_vehicle .. last_vehicle``."""
+    vehicle = known.vehicle_id
+    keep = (vehicle == ANY_VEHICLE) | ((vehicle >= first_vehicle) & (vehicle <= last_vehicle))
+    return Places(
+        lon=known.lon[keep],
+        lat=known.lat[keep],
+        radius_m=known.radius_m[keep],
+        kind=known.kind[keep],
+        vehicle_id=vehicle[keep],
+    )
+
+
 def classify_stops(
     vehicle_id: NDArray[np.int64], lon: NDArray[np.float64], lat: NDArray[np.float64], known: Places
 ) -> NDArray[np.uint8]:

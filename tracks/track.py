@@ -51,8 +51,8 @@ class Track:
     def __len__(self) -> int:
         return len(self.t_us)
 
-    def take(self, rows: NDArray[np.intp]) -> Track:
-        """The rows ``rows`` (ascending) as a new track."""
+    def take(self, rows: NDArray[np.intp] | slice) -> Track:
+        """The rows ``rows`` (ascending indices, or a slice: then views, no copy) as a new track."""
         return Track(
             vehicle_id=self.vehicle_id[rows],
             t_us=self.t_us[rows],
