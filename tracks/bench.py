@@ -20,7 +20,7 @@ from tracks.params import Params
 from tracks.pipeline import STEPS, Context, run_fleet
 from tracks.synth import synthetic_fleet
 
-ENGINE_STEPS = ("clean", "split", "measure", "conform")
+ENGINE_STEPS = ("clean", "split", "measure", "conform", "join")  # the four, and joining blocks
 
 
 def engine_throughput(n_fixes: int, seed: int) -> dict[str, float | int]:

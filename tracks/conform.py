@@ -27,7 +27,7 @@ from tracks.geo import Frame, distance_m, leg_m, metric, project, simplify_lines
 from tracks.measure import Trips
 from tracks.params import ConformParams
 from tracks.ranges import expand, ramp, reduce_ranges
-from tracks.split import Geometry, geometry
+from tracks.split import geometry
 from tracks.track import Track
 
 _CHUNK = 1 << 16  # fixes per block of the segment loop: keeps the work arrays in cache
@@ -90,11 +90,15 @@ class Conformance:
         return len(self.trip)
 
 
-def route_length_m(routes: Routes) -> NDArray[np.float64]:
-    """Geodesic length of each route."""
-    legs = np.zeros(len(routes.lon), np.float64)
-    legs[1:] = leg_m(metric(routes.lon, routes.lat))
-    return reduce_ranges(np.add, legs, routes.offset[:-1] + 1, routes.offset[1:], empty=0.0)
+def route_length_m(routes: Routes, which: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
+    """Geodesic length of each route (of routes ``which`` when given)."""
+    which = np.arange(len(routes), dtype=np.int64) if which is None else which
+    count = routes.vertex_count[which]
+    vertex = expand(routes.offset[which], count)
+    legs = np.zeros(len(vertex), np.float64)
+    legs[1:] = leg_m(metric(routes.lon[vertex], routes.lat[vertex]))
+    first = np.cumsum(count) - count
+    return reduce_ranges(np.add, legs, first + 1, first + count, empty=0.0)
 
 
 def conform_trips(
@@ -107,13 +111,14 @@ def conform_trips(
     destination_lon: NDArray[np.float64],
     destination_lat: NDArray[np.float64],
     params: ConformParams,
-    geo: Geometry | None = None,
+    leg_m: NDArray[np.float64] | None = None,
 ) -> Conformance:
     """Conformance of ``trips[trip[k]]`` to ``routes[route[k]]`` for each k."""
-    geo = geo if geo is not None else geometry(track)
+    legs_m = leg_m if leg_m is not None else geometry(track).leg_m  # per row, from the row before
     pairs = len(trip)
     arrival_m = distance_m(trips.end_lon[trip], trips.end_lat[trip], destination_lon, destination_lat)
-    approved_m = route_length_m(routes)[route]
+    used, which = np.unique(route, return_inverse=True)
+    approved_m = route_length_m(routes, used)[which.ravel()]
     share = np.full(pairs, np.nan)
     deviation = np.full(pairs, np.nan)
     off_route = np.full(pairs, np.nan)
@@ -135,7 +140,7 @@ def conform_trips(
         )
         inside = (d <= params.corridor_m).astype(np.float64)
         starts = np.concatenate(([0], np.cumsum(count)[:-1]))
-        leg = geo.leg_m[rows].copy()
+        leg = legs_m[rows].copy()
         leg[starts] = 0.0  # the leg into a trip's first fix is not the trip's
         weight = np.empty_like(inside)
         weight[1:] = 0.5 * (inside[1:] + inside[:-1])

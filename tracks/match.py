@@ -128,6 +128,22 @@ class Matches:
 
 
 def match_orders(trips: Trips, orders: Orders, params: MatchParams) -> Matches:
+    return matches_from(link_orders(trips, orders, params), len(trips), len(orders))
+
+
+def matches_from(links: Links, trips: int, orders: int) -> Matches:
+    """The trips without an order and the orders without a main trip, given all links."""
+    linked_trips = np.bincount(links.trip, minlength=trips)
+    executed = np.bincount(links.order[links.role == ROLE_CODE[LinkRole.MAIN]], minlength=orders)
+    return Matches(
+        links=links,
+        trips_without_order=np.flatnonzero(linked_trips == 0),
+        orders_not_executed=np.flatnonzero(executed == 0),
+    )
+
+
+def link_orders(trips: Trips, orders: Orders, params: MatchParams) -> Links:
+    """Every (trip, order) link; orders of vehicles without trips here are simply never linked."""
     trip, order = _same_vehicle_pairs(trips.vehicle_id, orders.vehicle_id)
     tolerance_us = params.time_tolerance_s * 1e6
     window_start = orders.window_start_us[order] - tolerance_us
@@ -155,20 +171,13 @@ def match_orders(trips: Trips, orders: Orders, params: MatchParams) -> Matches:
         ROLE_CODE[LinkRole.RETURN],
     ).astype(np.uint8)
 
-    links = Links(
+    return Links(
         trip=trip[keep],
         order=order[keep],
         role=role[keep],
         overlap_s=overlap_s[keep],
         start_distance_m=distance_m(s_lon[keep], s_lat[keep], o_lon[keep], o_lat[keep]),
         end_distance_m=distance_m(e_lon[keep], e_lat[keep], d_lon[keep], d_lat[keep]),
-    )
-    linked_trips = np.bincount(links.trip, minlength=len(trips))
-    executed = np.bincount(links.order[links.role == ROLE_CODE[LinkRole.MAIN]], minlength=len(orders))
-    return Matches(
-        links=links,
-        trips_without_order=np.flatnonzero(linked_trips == 0),
-        orders_not_executed=np.flatnonzero(executed == 0),
     )
 
 

@@ -37,15 +37,16 @@ from numpy.typing import NDArray
 
 from tracks.clean import Cleaned, clean_track
 from tracks.conform import Conformance, conform_trips, routes_from
-from tracks.match import ROLE_CODE, LinkRole, Matches, Orders, match_orders
+from tracks.match import ROLE_CODE, LinkRole, Links, Matches, Orders, link_orders, matches_from
 from tracks.measure import Gaps, Stops, Trips, find_gaps, measure_stops, measure_trips
 from tracks.params import Params
 from tracks.places import Places, StopKind, join_places, places, places_of
-from tracks.split import Geometry, Segments, geometry, split_track
+from tracks.split import Segments, geometry, split_track
 from tracks.track import Track, vehicle_starts
 from tracks.usage import Usage, daily_usage, local_day
 
 CONTEXT_ROWS = 8  # kept rows of margin a final trip needs beyond its span (cleaning looks 3-4 away)
+STEPS = ("clean", "split", "measure", "match", "conform", "usage", "join")  # as reported to on_step
 
 
 def no_orders() -> Orders:
@@ -78,13 +79,15 @@ class Context:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VehicleResult:
-    """Everything the engine found, for one vehicle or many. Row numbers in ``segments``, ``trips``,
-    ``stops`` and ``gaps`` refer to ``kept`` (the fixes the cleaner kept); ``cleaned.reason`` is per
-    input fix, and ``kept_rows`` maps kept rows back to input rows."""
+    """Everything the engine found, for one vehicle or many.
 
+    ``cleaned.reason`` is per input fix; ``kept_rows`` are the input rows the cleaner kept, and row
+    numbers in ``segments``, ``trips``, ``stops`` and ``gaps`` count those kept rows (``kept``).
+    """
+
+    track: Track
     cleaned: Cleaned
     kept_rows: NDArray[np.intp]
-    kept: Track
     segments: Segments
     trips: Trips
     stops: Stops
@@ -92,6 +95,11 @@ class VehicleResult:
     matches: Matches
     conformance: Conformance  # per main (trip, order) link whose order has a route
     usage: Usage  # per vehicle per local day the track touches
+
+    @property
+    def kept(self) -> Track:
+        """The fixes the cleaner kept (built on demand: a fleet's worth is hundreds of megabytes)."""
+        return self.track.take(self.kept_rows)
 
 
 def run_fleet(
@@ -104,57 +112,58 @@ def run_fleet(
 ) -> VehicleResult:
     """All steps over every vehicle of ``track``; ``on_step(name)`` is called after each (for timing).
 
-    The per-vehicle steps (clean, split, measure) run on blocks of whole vehicles of about
-    ``block_rows`` fixes, so that their working arrays stay in the CPU cache; the results are the
-    same whatever the blocks (each vehicle is independent). Matching, conformance and usage then run
-    once over all trips.
+    Vehicles are independent, so the steps run on blocks of whole vehicles of about ``block_rows``
+    fixes — their working arrays stay in the CPU cache — and the blocks' results are joined; they
+    are the same whatever the blocks.
     """
     done = on_step or (lambda _name: None)
     known = _known_places(context, params)
+    days = _days(track, params)
     bounds = _block_starts(track, block_rows)
-    blocks = []
+    parts = []
     for a, b in itertools.pairwise(bounds):
         block = track.take(slice(int(a), int(b)))
         here = places_of(known, int(block.vehicle_id[0]), int(block.vehicle_id[-1]))
-        blocks.append(_per_vehicle_steps(block, here, params, done))
-    part = _join(blocks, bounds) if blocks else _per_vehicle_steps(track, known, params, done)
-    matches = match_orders(part.trips, context.orders, params.match)
-    done("match")
-    conformance = _conform_main_links(
-        part.kept, part.trips, matches, orders=context.orders, params=params, geo=part.geo
-    )
-    done("conform")
-    usage = _usage(track, part.trips, params)
-    done("usage")
-    return VehicleResult(
-        cleaned=part.cleaned,
-        kept_rows=part.kept_rows,
-        kept=part.kept,
-        segments=part.segments,
-        trips=part.trips,
-        stops=part.stops,
-        gaps=part.gaps,
-        matches=matches,
-        conformance=conformance,
-        usage=usage,
-    )
+        parts.append(_steps(block, context.orders, known=here, days=days, params=params, done=done))
+    if not parts:
+        parts.append(_steps(track, context.orders, known=known, days=days, params=params, done=done))
+    result = _join(track, parts, bounds, orders=len(context.orders))
+    done("join")
+    return result
+
+
+def run_vehicle(track: Track, context: Context, params: Params) -> VehicleResult:
+    """``run_fleet`` for a track of one vehicle (checked)."""
+    if len(track) and track.vehicle_id[0] != track.vehicle_id[-1]:
+        raise ValueError("run_vehicle got several vehicles; use run_fleet")
+    return run_fleet(track, context, params)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Part:
-    """What the per-vehicle steps found in one block of vehicles."""
+    """What the steps found in one block of whole vehicles (rows counted from the block's start)."""
 
     cleaned: Cleaned
     kept_rows: NDArray[np.intp]
-    kept: Track
-    geo: Geometry
     segments: Segments
     trips: Trips
     stops: Stops
     gaps: Gaps
+    links: Links
+    conformance: Conformance
+    usage: Usage
 
 
-def _per_vehicle_steps(track: Track, known: Places, params: Params, done: Callable[[str], None]) -> _Part:
+def _steps(
+    track: Track,
+    orders: Orders,
+    *,
+    known: Places,
+    days: tuple[int, int],
+    params: Params,
+    done: Callable[[str], None],
+) -> _Part:
+    """The order of the steps, for a block of whole vehicles."""
     cleaned = clean_track(track, params.clean)
     kept_rows = cleaned.kept_rows
     kept = track.take(kept_rows)
@@ -166,84 +175,35 @@ def _per_vehicle_steps(track: Track, known: Places, params: Params, done: Callab
     stops = measure_stops(kept, segments, trips, known, geo)
     gaps = find_gaps(kept, params.trip, geo)
     done("measure")
+    links = link_orders(trips, orders, params.match)
+    done("match")
+    conformance = _conform_main_links(kept, trips, links, orders=orders, params=params, leg_m=geo.leg_m)
+    done("conform")
+    vehicles = track.vehicle_id[vehicle_starts(track.vehicle_id)[:-1]]
+    usage = daily_usage(trips, vehicles, days[0], days[1], params.usage)
+    done("usage")
     return _Part(
         cleaned=cleaned,
         kept_rows=kept_rows,
-        kept=kept,
-        geo=geo,
         segments=segments,
         trips=trips,
         stops=stops,
         gaps=gaps,
+        links=links,
+        conformance=conformance,
+        usage=usage,
     )
-
-
-def _block_starts(track: Track, block_rows: int) -> NDArray[np.intp]:
-    """First row of each block of whole vehicles, and the number of rows (just [0] when empty)."""
-    if len(track) == 0:
-        return np.zeros(1, np.intp)
-    starts = vehicle_starts(track.vehicle_id)
-    wanted = np.arange(block_rows, len(track), max(block_rows, 1))
-    cuts = starts[np.minimum(np.searchsorted(starts, wanted), len(starts) - 1)]
-    return np.unique(np.concatenate(([0], cuts, [len(track)]))).astype(np.intp)
-
-
-def _join(parts: list[_Part], bounds: NDArray[np.intp]) -> _Part:
-    """One part from consecutive blocks: row numbers shifted to the whole track's."""
-    if len(parts) == 1:
-        return parts[0]
-    raw = [int(b) for b in bounds[:-1]]
-    kept = list(itertools.accumulate((len(p.kept) for p in parts[:-1]), initial=0))
-    segments = list(itertools.accumulate((len(p.segments) for p in parts[:-1]), initial=0))
-    rows = {"first_row": kept, "end_row": kept, "from_row": kept, "to_row": kept, "segment": segments}
-    return _Part(
-        cleaned=_stack([p.cleaned for p in parts], {}),
-        kept_rows=np.concatenate([p.kept_rows + raw[k] for k, p in enumerate(parts)]),
-        kept=_stack([p.kept for p in parts], {}),
-        geo=Geometry(
-            metric=_stack([p.geo.metric for p in parts], {}),
-            leg_m=np.concatenate([p.geo.leg_m for p in parts]),
-        ),
-        segments=_stack([p.segments for p in parts], {"start": kept, "end": kept}),
-        trips=_stack([p.trips for p in parts], rows),
-        stops=_stack([p.stops for p in parts], rows),
-        gaps=_stack([p.gaps for p in parts], {"after_row": kept}),
-    )
-
-
-T = TypeVar("T")
-
-
-def _stack(items: Sequence[T], shift: Mapping[str, Sequence[int]]) -> T:
-    """Concatenate dataclasses of columns, adding ``shift[name][k]`` to column ``name`` of item k."""
-    kind: Any = type(items[0])
-    columns = {}
-    for column in dataclasses.fields(kind):
-        name, by = column.name, shift.get(column.name)
-        values = [getattr(item, name) for item in items]
-        columns[name] = np.concatenate([v + by[k] for k, v in enumerate(values)] if by else values)
-    stacked: T = kind(**columns)
-    return stacked
-
-
-STEPS = ("clean", "split", "measure", "match", "conform", "usage")
-
-
-def run_vehicle(track: Track, context: Context, params: Params) -> VehicleResult:
-    """``run_fleet`` for a track of one vehicle (checked)."""
-    if len(track) and track.vehicle_id[0] != track.vehicle_id[-1]:
-        raise ValueError("run_vehicle got several vehicles; use run_fleet")
-    return run_fleet(track, context, params)
 
 
 def final_trips(result: VehicleResult, params: Params) -> NDArray[np.bool_]:
     """Per trip: far enough inside the window to be final (see the module docstring)."""
-    kept, trips = result.kept, result.trips
-    starts = vehicle_starts(kept.vehicle_id)
+    trips = result.trips
+    vehicle_id = result.track.vehicle_id[result.kept_rows]
+    t = result.track.t_us[result.kept_rows]
+    starts = vehicle_starts(vehicle_id)
     vehicle = np.searchsorted(starts, trips.from_row, side="right") - 1
     first_row, last_row = starts[vehicle], starts[vehicle + 1] - 1
     context_us = params.trip.context_s * 1e6
-    t = kept.t_us
     return np.asarray(
         (trips.from_row - first_row >= CONTEXT_ROWS)
         & (last_row - trips.to_row >= CONTEXT_ROWS)
@@ -265,10 +225,24 @@ def _known_places(context: Context, params: Params) -> Places:
     return join_places(context.places, destinations)
 
 
+def _days(track: Track, params: Params) -> tuple[int, int]:
+    """The local days the track touches (empty: an empty range)."""
+    if len(track) == 0:
+        return 0, -1
+    first = int(local_day(int(np.min(track.t_us)), params.usage))
+    return first, int(local_day(int(np.max(track.t_us)), params.usage))
+
+
 def _conform_main_links(
-    kept: Track, trips: Trips, matches: Matches, *, orders: Orders, params: Params, geo: Geometry
+    kept: Track,
+    trips: Trips,
+    links: Links,
+    *,
+    orders: Orders,
+    params: Params,
+    leg_m: NDArray[np.float64],
 ) -> Conformance:
-    links = matches.links
+    """Conformance of each main link whose order has a route."""
     chosen = np.flatnonzero(
         (links.role == ROLE_CODE[LinkRole.MAIN]) & (orders.routes.vertex_count[links.order] >= 2)
     )
@@ -282,14 +256,59 @@ def _conform_main_links(
         destination_lon=orders.destination_lon[order],
         destination_lat=orders.destination_lat[order],
         params=params.conform,
-        geo=geo,
+        leg_m=leg_m,
     )
 
 
-def _usage(track: Track, trips: Trips, params: Params) -> Usage:
-    vehicles = track.vehicle_id[vehicle_starts(track.vehicle_id)[:-1]]
+def _block_starts(track: Track, block_rows: int) -> NDArray[np.intp]:
+    """First row of each block of whole vehicles, and the number of rows (just [0] when empty)."""
     if len(track) == 0:
-        return daily_usage(trips, vehicles, 0, -1, params.usage)
-    first_day = int(local_day(int(np.min(track.t_us)), params.usage))
-    last_day = int(local_day(int(np.max(track.t_us)), params.usage))
-    return daily_usage(trips, vehicles, first_day, last_day, params.usage)
+        return np.zeros(1, np.intp)
+    starts = vehicle_starts(track.vehicle_id)
+    wanted = np.arange(block_rows, len(track), max(block_rows, 1))
+    cuts = starts[np.minimum(np.searchsorted(starts, wanted), len(starts) - 1)]
+    return np.unique(np.concatenate(([0], cuts, [len(track)]))).astype(np.intp)
+
+
+def _join(track: Track, parts: list[_Part], bounds: NDArray[np.intp], *, orders: int) -> VehicleResult:
+    """One result from consecutive blocks: row and trip numbers shifted to the whole track's."""
+    raw = [int(b) for b in bounds[:-1]] if len(parts) == len(bounds) - 1 else [0]
+
+    def offsets(sizes: Sequence[int]) -> list[int]:
+        return list(itertools.accumulate(sizes[:-1], initial=0))
+
+    kept = offsets([len(p.kept_rows) for p in parts])
+    segments = offsets([len(p.segments) for p in parts])
+    trips = offsets([len(p.trips) for p in parts])
+    rows = {"first_row": kept, "end_row": kept, "from_row": kept, "to_row": kept, "segment": segments}
+    all_trips = _stack([p.trips for p in parts], rows)
+    links = _stack([p.links for p in parts], {"trip": trips})
+    return VehicleResult(
+        track=track,
+        cleaned=_stack([p.cleaned for p in parts], {}),
+        kept_rows=np.concatenate([p.kept_rows + raw[k] for k, p in enumerate(parts)]),
+        segments=_stack([p.segments for p in parts], {"start": kept, "end": kept}),
+        trips=all_trips,
+        stops=_stack([p.stops for p in parts], rows),
+        gaps=_stack([p.gaps for p in parts], {"after_row": kept}),
+        matches=matches_from(links, len(all_trips), orders),
+        conformance=_stack([p.conformance for p in parts], {"trip": trips}),
+        usage=_stack([p.usage for p in parts], {}),
+    )
+
+
+T = TypeVar("T")
+
+
+def _stack(items: Sequence[T], shift: Mapping[str, Sequence[int]]) -> T:
+    """Concatenate dataclasses of columns, adding ``shift[name][k]`` to column ``name`` of item k."""
+    if len(items) == 1 and not any(any(v) for v in shift.values()):
+        return items[0]
+    kind: Any = type(items[0])
+    columns = {}
+    for column in dataclasses.fields(kind):
+        name, by = column.name, shift.get(column.name)
+        values = [getattr(item, name) for item in items]
+        columns[name] = np.concatenate([v + by[k] for k, v in enumerate(values)] if by else values)
+    stacked: T = kind(**columns)
+    return stacked
