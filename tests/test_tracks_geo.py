@@ -103,7 +103,7 @@ def test_gcj02_matches_a_published_vector_and_inverts() -> None:
 @given(china_lon, china_lat)
 def test_gcj02_inverse_round_trip(lon: float, lat: float) -> None:
     gcj_lon, gcj_lat = wgs84_to_gcj02(lon, lat)
-    assert 50 < distance_m(lon, lat, gcj_lon, gcj_lat) < 1_000  # shifted by hundreds of metres
+    assert 1 < distance_m(lon, lat, gcj_lon, gcj_lat) < 1_000  # shifted, often by hundreds of metres
     wgs_lon, wgs_lat = gcj02_to_wgs84(gcj_lon, gcj_lat)
     assert distance_m(lon, lat, wgs_lon, wgs_lat) < 1e-3
 

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tracks.geo import distance_m
 from tracks.match import orders_table
 from tracks.params import Params
 from tracks.pipeline import CONTEXT_ROWS, Context, VehicleResult, final_trips, run_fleet, run_vehicle
+from tracks.ranges import reduce_ranges
 from tracks.split import geometry
 from tracks.synth import FleetShape, synthetic_fleet
 from tracks.track import Track, make_track, vehicle_starts
@@ -67,20 +69,39 @@ def test_run_vehicle_refuses_several_vehicles() -> None:
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 100_000))
-def test_distances_add_up_to_the_whole_path(seed: int) -> None:
-    """Every leg is in exactly one trip, one stop, or a silence above max_gap_s between segments."""
+def test_legs_add_up_to_the_whole_path(seed: int) -> None:
+    """Every leg lies inside one segment, joins a trip to a stop, or crosses a silence above max_gap_s
+    between segments; so the legs of the partition add up to the whole path."""
     result = run_fleet(synthetic_fleet(3, seed, shape=NASTY).track, Context(), P)
-    kept = result.kept
-    same = kept.vehicle_id[1:] == kept.vehicle_id[:-1]
+    kept, segments = result.kept, result.segments
     legs = geometry(kept).leg_m
+    inside = reduce_ranges(np.add, legs, segments.start + 1, segments.end, empty=0.0)
     boundary = np.zeros(len(kept), np.bool_)
-    boundary[result.segments.start[1:]] = True
+    boundary[segments.start[1:]] = True
+    same = np.zeros(len(kept), np.bool_)
+    same[1:] = kept.vehicle_id[1:] == kept.vehicle_id[:-1]
     gap = np.zeros(len(kept), np.bool_)
-    gap[1:] = same & (np.diff(kept.t_us) > P.trip.max_gap_s * 1e6)
-    unmeasured = legs[boundary & gap].sum()
-    assert np.all(result.trips.distance_m >= 0) and np.all(result.stops.path_m >= 0)
-    total = result.trips.distance_m.sum() + result.stops.path_m.sum() + unmeasured
-    assert total == pytest.approx(legs.sum(), rel=1e-9)
+    gap[1:] = np.diff(kept.t_us) > P.trip.max_gap_s * 1e6
+    joining = legs[boundary & same & ~gap].sum()
+    silent = legs[boundary & same & gap].sum()
+    assert inside.sum() + joining + silent == pytest.approx(legs.sum(), rel=1e-9)
+    assert np.all(result.stops.path_m >= 0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 100_000))
+def test_trip_distance_is_the_sum_of_its_legs(seed: int) -> None:
+    """From where the car stood, through the trip's own fixes, to where it next stood; never negative."""
+    result = run_fleet(synthetic_fleet(3, seed, shape=NASTY).track, Context(), P)
+    kept, trips = result.kept, result.trips
+    legs = geometry(kept).leg_m
+    own = reduce_ranges(np.add, legs, trips.first_row + 1, trips.end_row, empty=0.0)
+    first, last = trips.first_row, trips.end_row - 1
+    out = distance_m(trips.start_lon, trips.start_lat, kept.lon[first], kept.lat[first])
+    back = distance_m(kept.lon[last], kept.lat[last], trips.end_lon, trips.end_lat)
+    assert np.all(trips.distance_m >= 0) and np.all(trips.bridged_m >= 0)
+    assert np.allclose(trips.distance_m, out + own + back, rtol=1e-12, atol=1e-9)
+    assert np.all(trips.bridged_m <= trips.distance_m + 1e-9)
 
 
 @settings(max_examples=10, deadline=None)

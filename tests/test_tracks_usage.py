@@ -26,7 +26,8 @@ def trips(*rows: tuple[int, int, int, float]) -> Trips:
         start_us=np.array([r[1] for r in rows], dtype=np.int64),
         end_us=np.array([r[2] for r in rows], dtype=np.int64),
         duration_s=zeros, moving_s=zeros, distance_m=col[:, 3], bridged_m=zeros,
-        bridged_legs=np.zeros(n, np.int32), max_speed_kmh=zeros, odometer_m=zeros, odometer_confidence=zeros,
+        bridged_legs=np.zeros(n, np.int32), speed_distance_m=zeros, max_speed_kmh=zeros, odometer_m=zeros,
+        odometer_confidence=zeros,
         start_lon=zeros, start_lat=zeros, end_lon=zeros, end_lat=zeros,
     )  # fmt: skip
 

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from tracks.columns import freeze_columns
 from tracks.geo import Metric, metric, pair_m
 from tracks.params import CleanParams
-from tracks.track import IGNITION_OFF, Track
+from tracks.track import IGNITION_OFF, IGNITION_UNKNOWN, Track
 
 KEPT = 0
 _JUMP_PASSES = 3  # a jump hides its neighbour's jump; three passes uncover runs of up to three
@@ -163,6 +163,9 @@ def _mark_jumps(
             has_prev=has_prev,
             has_next=has_next,
             speed_kmh=track.speed_kmh[rows[here]],
+            speed_in_kmh=track.speed_kmh[rows[p]],
+            speed_out_kmh=track.speed_kmh[rows[q]],
+            acc_event=_acc_event(track.ignition, rows[p], rows[here], rows[q]),
             params=params,
         )
         reason[rows[here[impossible]]] = CODE[Reason.IMPOSSIBLE_SPEED]
@@ -180,6 +183,17 @@ def _mark_jumps(
     return rows[alive]
 
 
+def _acc_event(
+    ignition: NDArray[np.int8], prev: NDArray[np.intp], here: NDArray[np.intp], nxt: NDArray[np.intp]
+) -> NDArray[np.bool_]:
+    """The fix reports an ACC change against a neighbour: an event where the car really was."""
+    a, b, c = ignition[prev], ignition[here], ignition[nxt]
+    known = b != IGNITION_UNKNOWN
+    return np.asarray(
+        known & (((a != IGNITION_UNKNOWN) & (a != b)) | ((c != IGNITION_UNKNOWN) & (c != b))), dtype=np.bool_
+    )
+
+
 def _judge(
     *,
     in_m: NDArray[np.float64],
@@ -190,6 +204,9 @@ def _judge(
     has_prev: NDArray[np.bool_],
     has_next: NDArray[np.bool_],
     speed_kmh: NDArray[np.float64],
+    speed_in_kmh: NDArray[np.float64],
+    speed_out_kmh: NDArray[np.float64],
+    acc_event: NDArray[np.bool_],
     params: CleanParams,
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """(impossible speed, jump) per fix, from the legs to its neighbours and between them."""
@@ -207,7 +224,12 @@ def _judge(
     impossible = np.where(both, fast_in & fast_out, (fast_in & ~has_next) | (fast_out & ~has_prev))
 
     sharp = in_m + out_m >= 2 * bypass_m  # apex angle below ~60°: out and straight back
+    # the terminal's own speeds (Doppler, independent of the position fix) could have carried the car
+    # along each leg: then it is a real out-and-back (a stop at the end of a cul-de-sac), not a jump
+    slack = params.jump_speed_slack / 3.6 / 2
     with np.errstate(invalid="ignore"):
-        explained = speed_kmh / 3.6 * (dt_in_s + dt_out_s) * params.jump_speed_slack >= in_m + out_m
-    jump = both & far_in & far_out & sharp & ~explained & ~impossible
+        explained = ((speed_in_kmh + speed_kmh) * slack * dt_in_s >= in_m) & (
+            (speed_kmh + speed_out_kmh) * slack * dt_out_s >= out_m
+        )
+    jump = both & far_in & far_out & sharp & ~explained & ~impossible & ~acc_event
     return impossible, jump

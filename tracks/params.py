@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 class CleanParams:
     # A fix is a jump when it lies at least min_jump_m from both kept neighbours and either the car
     # would need more than max_implied_speed_kmh to get there and back, or it is a sharp out-and-back
-    # that the terminal's own speed cannot explain (a parked car "teleporting" for one fix).
+    # that the speeds the terminal reported at the three fixes cannot explain (a parked car
+    # "teleporting" for one fix; but a car that drove into a cul-de-sac, stopped and came back is kept).
     max_implied_speed_kmh: float = 250.0  # well above any official car; below GNSS-jump speeds
     min_jump_m: float = 100.0  # parked drift (5-50 m) never qualifies; real jumps are hundreds of metres
-    jump_speed_slack: float = 1.5  # reported speed x time x slack must cover the out-and-back path
+    jump_speed_slack: float = 1.5  # mean reported speed of a leg x its time x slack must cover it
     max_jump_window_s: float = 900.0  # neighbours further apart in time say nothing about a fix
     # A fix is parked drift when it and its previous kept fix are both stationary by the terminal's
     # account (ACC off, or Doppler speed below drift_speed_kmh) and it lies within drift_radius_m.
@@ -30,8 +31,8 @@ class TripParams:
     stop_radius_m: float = 200.0
     min_stop_s: float = 180.0
     max_gap_s: float = 3_600.0  # Traccar: a data gap above 1 h ends a trip
-    min_trip_distance_m: float = 500.0  # Traccar's minimal trip distance; far above drift and jumps
-    min_trip_duration_s: float = 60.0  # drops ignition flicker; Traccar's 300 s would drop real short hops
+    min_trip_distance_m: float = 300.0  # above the stop radius, drift and car-park moves; Traccar uses 500
+    min_trip_duration_s: float = 30.0  # drops ignition flicker; Traccar's 300 s would drop real short hops
     ignition_debounce_s: float = 60.0  # an ACC-off spell shorter than this is flicker, not a stop
     # With ACC on, standing still only ends a trip after this long (a jam or a long red light does not);
     # without ignition data the Traccar rule above applies unchanged.
@@ -40,8 +41,9 @@ class TripParams:
     # where the stop was declared and (when speed is reported) slower than settle_speed_kmh.
     settle_radius_m: float = 60.0
     settle_speed_kmh: float = 3.0
-    # A trip starts at its last standing fix, but at most max_edge_s before its first moving fix (a
-    # parked terminal may report every few minutes); likewise it ends at most max_edge_s after.
+    # A trip starts when, at its mean speed, it would have left its last standing fix to reach its
+    # first moving one (a parked terminal may report every few minutes); a trip without a usable
+    # speed starts at most max_edge_s before its first moving fix. Likewise at its end.
     max_edge_s: float = 60.0
 
     @property
@@ -55,6 +57,7 @@ class MeasureParams:
     bridge_gap_s: float = 60.0  # moving terminals report every 10-30 s; a longer silence is a gap
     bridge_min_m: float = 100.0  # ... that matters only when the car moved (not a standstill at a light)
     moving_speed_kmh: float = 5.0  # a leg slower than this counts as standing, not moving
+    stand_fixes: int = 5  # a trip leaves from the mean of the stop's last 5 fixes (arrives likewise)
     odometer_tolerance: float = 0.2  # odometer vs GNSS: confidence falls to 0 at a 20 % disagreement
     odometer_resolution_km: float = 0.1  # JT/T 808 reports the odometer in 1/10 km
 

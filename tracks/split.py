@@ -251,9 +251,8 @@ class TripBounds:
     """Per trip: the rows its mileage runs between, and its start and end times.
 
     A trip's mileage runs from its departure row (the last row of the stop before it) to its arrival
-    row (the first row of the stop after it), unless a gap above ``max_gap_s`` separates them. It
-    starts at the departure row's time, but at most ``max_edge_s`` before its first own row unless
-    that row is already ``stop_radius_m`` away; likewise at its end.
+    row (the first row of the stop after it), unless a gap above ``max_gap_s`` separates them; its
+    start and end times are estimated from its mean speed (see below).
     """
 
     from_row: NDArray[np.int64]
@@ -282,16 +281,23 @@ def trip_bounds(
     )
     from_row = np.where(joined_before, before, start)
     to_row = np.where(joined_after, after, end - 1)
-    # a parked terminal reporting every few minutes says little about when the car left: unless the car
-    # was already far away when next heard from (a silence while driving), cap the edge at max_edge_s
-    edge_us = round(params.max_edge_s * 1e6)
-    left_far = geo.leg_m[start] > params.stop_radius_m
-    arrived_far = geo.leg_m[np.minimum(end, n - 1)] > params.stop_radius_m
+    # A parked terminal may report every few minutes, so the departure row says little about when the
+    # car left: the trip starts when, at its own mean speed, it would have left the departure row's
+    # position to reach its first row (not before the departure row's time); likewise it ends. A trip
+    # of one row, or standing still, takes at most max_edge_s either side.
+    own_m = reduce_ranges(np.add, geo.leg_m, start + 1, end, empty=0.0)
+    own_s = (t[end - 1] - t[start]) / 1e6
+    with np.errstate(invalid="ignore", divide="ignore"):
+        speed_ms = np.where((own_s > 0) & (own_m > 0), own_m / own_s, np.nan)
+        lead_s = np.where(np.isnan(speed_ms), params.max_edge_s, geo.leg_m[start] / speed_ms)
+        trail_s = np.where(
+            np.isnan(speed_ms), params.max_edge_s, geo.leg_m[np.minimum(end, n - 1)] / speed_ms
+        )
     return TripBounds(
         from_row=from_row,
         to_row=to_row,
-        start_us=np.where(left_far, t[from_row], np.maximum(t[from_row], t[start] - edge_us)),
-        end_us=np.where(arrived_far, t[to_row], np.minimum(t[to_row], t[end - 1] + edge_us)),
+        start_us=np.maximum(t[from_row], t[start] - np.round(lead_s * 1e6).astype(np.int64)),
+        end_us=np.minimum(t[to_row], t[end - 1] + np.round(trail_s * 1e6).astype(np.int64)),
     )
 
 
