@@ -102,14 +102,32 @@ class Gaps:
         return len(self.after_row)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Standing:
+    """Positions to average where a car stood: the kept fixes and the drift the cleaner set aside
+    (a standing car's wander is exactly what its mean position is for). ``at[k]`` is where kept row
+    k sits among them."""
+
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    at: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        freeze_columns(self, same_length=False)
+
+
 def measure_trips(
     track: Track,
     segments: Segments,
     params: MeasureParams,
     trip_params: TripParams,
     geo: Geometry | None = None,
+    *,
+    standing: Standing | None = None,
 ) -> Trips:
+    """Per trip figures; ``standing`` (default: the kept fixes) gives the stops' positions."""
     geo = geo if geo is not None else geometry(track)
+    standing = standing or Standing(lon=track.lon, lat=track.lat, at=np.arange(len(track), dtype=np.int64))
     trips = np.flatnonzero(segments.is_trip)
     first, end = segments.start[trips], segments.end[trips]
     bounds = trip_bounds(track, first, end, trip_params, geo)
@@ -127,12 +145,14 @@ def measure_trips(
     departs, arrives = from_row < first, to_row >= end
     k = params.stand_fixes
     before, after = np.maximum(trips - 1, 0), np.minimum(trips + 1, len(segments) - 1)
-    stand_from = np.maximum(segments.start[before], first - k)
-    stand_to = np.minimum(segments.end[after], end + k)
-    start_lon = np.where(departs, _mean(track.lon, stand_from, first), track.lon[first])
-    start_lat = np.where(departs, _mean(track.lat, stand_from, first), track.lat[first])
-    end_lon = np.where(arrives, _mean(track.lon, end, stand_to), track.lon[end - 1])
-    end_lat = np.where(arrives, _mean(track.lat, end, stand_to), track.lat[end - 1])
+    at = np.append(standing.at, len(standing.lon))  # (one past the last)
+    leave, arrive = at[first], at[end]
+    stand_from = np.maximum(at[segments.start[before]], leave - k)
+    stand_to = np.minimum(at[segments.end[after]], arrive + k)
+    start_lon = np.where(departs, _mean(standing.lon, stand_from, leave), track.lon[first])
+    start_lat = np.where(departs, _mean(standing.lat, stand_from, leave), track.lat[first])
+    end_lon = np.where(arrives, _mean(standing.lon, arrive, stand_to), track.lon[end - 1])
+    end_lat = np.where(arrives, _mean(standing.lat, arrive, stand_to), track.lat[end - 1])
     departure_m = np.where(departs, distance_m(start_lon, start_lat, track.lon[first], track.lat[first]), 0.0)
     arrival_m = np.where(arrives, distance_m(track.lon[end - 1], track.lat[end - 1], end_lon, end_lat), 0.0)
     edge_bridged = np.where(departs & bridged[first], departure_m, 0.0) + np.where(

@@ -35,10 +35,10 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from tracks.clean import Cleaned, clean_track
+from tracks.clean import CODE, KEPT, Cleaned, Reason, clean_track
 from tracks.conform import Conformance, conform_trips, routes_from
 from tracks.match import ROLE_CODE, LinkRole, Links, Matches, Orders, link_orders, matches_from
-from tracks.measure import Gaps, Stops, Trips, find_gaps, measure_stops, measure_trips
+from tracks.measure import Gaps, Standing, Stops, Trips, find_gaps, measure_stops, measure_trips
 from tracks.params import Params
 from tracks.places import Places, StopKind, join_places, places, places_of
 from tracks.split import Segments, geometry, split_track
@@ -171,7 +171,9 @@ def _steps(
     geo = geometry(kept)
     segments = split_track(kept, params.trip, geo)
     done("split")
-    trips = measure_trips(kept, segments, params.measure, params.trip, geo)
+    usable = np.flatnonzero((cleaned.reason == KEPT) | (cleaned.reason == CODE[Reason.DRIFT]))
+    standing = Standing(lon=track.lon[usable], lat=track.lat[usable], at=np.searchsorted(usable, kept_rows))
+    trips = measure_trips(kept, segments, params.measure, params.trip, geo, standing=standing)
     stops = measure_stops(kept, segments, trips, known, geo)
     gaps = find_gaps(kept, params.trip, geo)
     done("measure")
