@@ -105,6 +105,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             "duration_s": round(float(trips.duration_s[k]), 1),
             "moving_s": round(float(trips.moving_s[k]), 1),
             "bridged_m": round(float(trips.bridged_m[k]), 1),
+            "speed_distance_m": _number(trips.speed_distance_m[k]),
             "max_speed_kmh": _number(trips.max_speed_kmh[k]),
             "odometer_m": _number(trips.odometer_m[k]),
             "odometer_confidence": round(float(trips.odometer_confidence[k]), 3),
