@@ -1,7 +1,17 @@
 """Mark the fixes the engine must not use, with a reason each; raw fixes are never dropped.
 
 Traccar drops filtered positions; we keep every fix and return a reason code per fix (0 = kept), so a
-settlement dispute can still see what the terminal sent and why the engine set it aside.
+settlement dispute can still see what the terminal sent and why the engine set it aside. The checks,
+in order (``CleanParams`` has the thresholds and why):
+
+- invalid positions (not finite, out of range, (0, 0));
+- duplicate fix times of a vehicle (the first in (time, lon, lat) order stays);
+- jumps: a fix far from both neighbours that no car could reach and leave (impossible speed), or a
+  sharp out-and-back the terminal's own speeds and ACC events do not explain; three passes, each
+  re-judging the neighbours of what the last removed;
+- parked drift: fixes of a halt (standing by ACC off or Doppler speed) that wander within
+  ``drift_radius_m`` of the fix before; the first and last fix of a halt, ACC changes and one fix per
+  ``drift_keep_s`` stay, so the split still sees the halt and its length.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Trip fixes and routes are projected onto a local transverse Mercator plane (pyproj) centred on the
 whole degree nearest the route, so a route always lands on the same plane. Each route is simplified
-(Douglas-Peucker, ``simplify_m``) and the distance of every fix to it is taken segment by segment,
-vectorized over all fixes of all (trip, route) pairs at once; distances are therefore within
-``simplify_m`` of the exact ones.
+(Douglas-Peucker, ``simplify_m``: distances are within that of the exact ones) and the distance of
+every fix to it is taken in numpy, vectorized over all fixes of all (trip, route) pairs at once and
+pruned by the bounding boxes of blocks of segments (exact; 3-4x faster than shapely's ``distance``,
+which the tests compare against).
 
 Per (trip, route) pair:
 - ``inside_share``: the share of the trip's distance inside the corridor (a leg counts half when one

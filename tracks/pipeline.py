@@ -6,22 +6,26 @@ are pure: arrays and frozen dataclasses in, frozen dataclasses out.
 
 Windowed recompute (the same trips whatever window is processed)
 ------------------------------------------------------------------
-Trip boundaries depend only on the data near them: the cleaner looks a few fixes either side, the
-split's dwell test looks ``min_stop_s`` back (and at least one fix), ACC-off spells and idle stops
-need up to ``max(min_idle_stop_s, ignition_debounce_s)`` of context, and a stop's ends are settled
-within ``min_stop_s`` of them; only a trip's minimum distance and duration look at the whole trip.
-So a trip computed from a window of fixes is *final* — identical to the trip computed from the whole
-history — when its measured span (departure row to arrival row) lies at least
-``TripParams.context_s`` seconds and ``CONTEXT_ROWS`` kept rows inside the window, for its vehicle,
-at both ends (``final_trips``). Trips nearer a window edge are provisional.
+A window is a time range of fixes, for one vehicle or many. Trip boundaries and figures depend only
+on the data near them: the cleaner looks a few fixes either side (and drift thinning counts from the
+halt's start, which moves only which standing fixes of a halt are kept, never a trip); the split's
+dwell test looks ``min_stop_s`` back plus one fix, ACC-off spells and idle stops need up to
+``max(min_idle_stop_s, ignition_debounce_s)`` of context, and a stop's ends are settled within
+``min_stop_s``; a trip's stand positions average at most ``stand_fixes`` fixes beyond it; only its
+minimum distance and duration look at the whole trip. So a trip computed from a window is *final* —
+bit for bit the trip computed from the whole history — when its measured span (departure row to
+arrival row) lies at least ``TripParams.context_s`` seconds and ``CONTEXT_ROWS`` kept fixes inside
+the window at both ends, for its vehicle (``final_trips``). Trips nearer an edge are provisional, and
+so are the figures of stops cut by an edge (their mean position, length, path).
 
 A worker recomputing after late fixes arrive at times [a, b] therefore:
 1. extends the window to the enclosing stops: from the start of the last stored trip that ends
    before ``a`` (or ``a``) minus ``context_s``, to the end of the first stored trip that starts after
    ``b`` (or ``b``) plus ``context_s``, and at least ``CONTEXT_ROWS`` fixes further each way;
 2. runs the engine on that window and replaces the stored trips inside it by the window's final
-   trips; provisional ones at the newest end stay open until more data arrives.
-The property tests (``tests/test_tracks_pipeline.py``) check exactly this rule on random windows.
+   trips; a provisional trip at the newest end stays open until more data arrives (a car parked
+   without ACC reporting is only known to have stopped once ``min_stop_s`` of standing is seen).
+The property tests (``tests/test_tracks_pipeline.py``) check this rule on random windows.
 """
 
 from __future__ import annotations
