@@ -31,6 +31,17 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     settings = StoreSettings()
     url = args.database_url or settings.database_url
+    if args.action == "retain":
+        import psycopg
+
+        from ingest.maintenance import apply_retention
+
+        if args.keep_days is None:
+            raise SystemExit("fleetwatch db retain needs --keep-days N")
+        with psycopg.connect(url, autocommit=True) as conn:
+            dropped = apply_retention(conn, args.keep_days)
+        print(", ".join(f"{k}: {v}" for k, v in dropped.items()))
+        return 0
     if args.action in ("create", "reset"):
         create_database(url, drop_existing=args.action == "reset")
     applied = migrate(url)
@@ -48,6 +59,33 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from fleetwatch.settings import IngestSettings
+    from ingest.decode import DecodeLimits
+    from ingest.maintenance import replay_quarantine
+    from ingest.reasons import Reason
+    from store.queries import query
+
+    settings = IngestSettings()
+    with psycopg.connect(args.database_url or settings.database_url, autocommit=True) as conn:
+        if args.action == "summary":
+            for reason, rows, seen, first, last in conn.execute(query("quarantine_summary")):
+                print(
+                    f"{reason:<20} {rows:>9,} rows {seen:>10,} seen"
+                    f"  {first:%Y-%m-%d %H:%M} … {last:%Y-%m-%d %H:%M}"
+                )
+            return 0
+        reasons = [Reason(r) for r in args.reason] or [Reason.UNKNOWN_TERMINAL]
+        limits = DecodeLimits(
+            max_payload_bytes=settings.max_payload_bytes, max_fixes_per_message=settings.max_fixes_per_message
+        )
+        outcome = replay_quarantine(conn, reasons, params=settings.filters, limits=limits)
+        print(f"replayed {outcome.messages} messages: {outcome.fixes_stored} fixes stored")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fleetwatch.bench import run_bench
 
@@ -60,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="create the database and apply migrations")
-    db.add_argument("action", choices=["migrate", "create", "reset"])
+    db.add_argument("action", choices=["migrate", "create", "reset", "retain"])
     db.add_argument("--database-url")
+    db.add_argument("--keep-days", type=int, help="retain: drop positions, quarantine and batch rows older")
     db.set_defaults(func=cmd_db)
 
     ingest = sub.add_parser("ingest", help="run an ingest worker: MQTT → TimescaleDB")
@@ -74,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--flush-interval-s", type=float)
     ingest.add_argument("--max-batch-messages", type=int)
     ingest.set_defaults(func=cmd_ingest)
+
+    quarantine = sub.add_parser("quarantine", help="what ingest refused: summary, replay")
+    quarantine.add_argument("action", choices=["summary", "replay"])
+    quarantine.add_argument(
+        "--reason",
+        action="append",
+        default=[],
+        help="replay these reasons (repeatable; default unknown_terminal)",
+    )
+    quarantine.add_argument("--database-url")
+    quarantine.set_defaults(func=cmd_quarantine)
 
     bench = sub.add_parser("bench", help="benchmarks; --json prints one JSON object as the last line")
     bench.add_argument("which", choices=["ingest"])

@@ -109,3 +109,34 @@ WHERE t.vehicle_id IS NOT NULL;
 SELECT vehicle_id, (extract(epoch FROM fix_at) * 1000000)::bigint, lon, lat
 FROM latest_position
 WHERE vehicle_id = ANY(%(vehicle_ids)s);
+
+-- quarantine_summary --
+SELECT reason, count(*) AS rows, sum(seen_count) AS seen, min(received_at), max(last_received_at)
+FROM quarantine
+GROUP BY reason
+ORDER BY reason;
+
+-- take_quarantined --
+-- Rows to replay, oldest first, removed in the caller's transaction: they come back if still refused.
+DELETE FROM quarantine
+WHERE quarantine_id IN (
+    SELECT quarantine_id FROM quarantine
+    WHERE reason = ANY(%(reasons)s) AND payload_bytes = octet_length(payload)
+      AND quarantine_id > %(after_id)s AND quarantine_id <= %(until_id)s
+    ORDER BY quarantine_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING quarantine_id, topic, payload, (extract(epoch FROM received_at) * 1000000)::bigint;
+
+-- last_quarantine_id --
+SELECT coalesce(max(quarantine_id), 0) FROM quarantine;
+
+-- drop_old_positions --
+SELECT count(*) FROM drop_chunks('position', older_than => now() - make_interval(days => %(keep_days)s));
+
+-- delete_old_quarantine --
+DELETE FROM quarantine WHERE last_received_at < now() - make_interval(days => %(keep_days)s);
+
+-- delete_old_ingest_batches --
+DELETE FROM ingest_batch WHERE committed_at < now() - make_interval(days => %(keep_days)s);
