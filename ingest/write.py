@@ -224,13 +224,16 @@ def _stage_copy(prepared: PreparedBatch) -> bytes:
 def _latest_copy(
     fixes: Fixes, rows: NDArray[np.intp], vehicle_id: NDArray[np.int32], received_us: NDArray[np.int64]
 ) -> bytes:
-    """Each vehicle's newest accepted fix of the batch, for latest_stage."""
+    """Each vehicle's newest accepted fix of the batch (and its oldest fix time), for latest_stage."""
     order = rows[np.lexsort((fixes.t_us[rows], vehicle_id[rows]))]
     vehicles = vehicle_id[order]
-    newest = order[np.flatnonzero(np.append(vehicles[1:] != vehicles[:-1], True))]
+    change = np.flatnonzero(vehicles[1:] != vehicles[:-1])
+    newest = order[np.append(change, len(order) - 1)]
+    oldest = order[np.insert(change + 1, 0, 0)]
     return binary_copy_payload(
         [
             ("vehicle_id", "int4", vehicle_id[newest]),
+            ("oldest_fix_at", "timestamptz", fixes.t_us[oldest]),
             ("fix_at", "timestamptz", fixes.t_us[newest]),
             ("received_at", "timestamptz", received_us[newest]),
             ("lon", "float8", fixes.lon[newest]),
@@ -351,6 +354,7 @@ def store_batch(conn: psycopg.Connection[Any], prepared: PreparedBatch, *, worke
             with cur.copy(query("copy_latest_stage")) as copy:
                 copy.write(prepared.latest_copy)
             cur.execute(query("update_latest_positions"))
+            cur.execute(query("mark_vehicles_dirty"))
             outcome.fixes_stored = inserted
             outcome.fixes_duplicate = len(prepared.accepted) - inserted - conflicts
             outcome.fixes_quarantined[Reason.CONFLICT] += conflicts

@@ -265,6 +265,13 @@ def test_backfill_is_stored_but_latest_position_stays_newest(db: str, broker: Br
         )
         wait_until(lambda: scalar(db, "SELECT count(*) FROM position") == 31, what="back-fill")
     assert scalar(db, "SELECT lon FROM latest_position") == LON + 0.01
+    # the track engine is told the vehicle changed, from the oldest back-filled fix to the newest
+    marked = rows(
+        db,
+        "SELECT extract(epoch FROM dirty_from)::float8, extract(epoch FROM dirty_to)::float8"
+        " FROM engine_queue",
+    )
+    assert marked == [(round(now - 3600, 3), round(now - 5, 3))]
 
 
 def test_database_refusal_is_quarantined_and_the_rest_of_the_batch_stored(db: str, broker: Broker) -> None:

@@ -23,6 +23,7 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
 -- create_latest_stage --
 CREATE TEMP TABLE IF NOT EXISTS latest_stage (
     vehicle_id  integer          NOT NULL,
+    oldest_fix_at timestamptz    NOT NULL,  -- the vehicle's oldest fix in the batch (back-fill reaches back)
     fix_at      timestamptz      NOT NULL,
     received_at timestamptz      NOT NULL,
     lon         double precision NOT NULL,
@@ -83,6 +84,14 @@ SET fix_at = excluded.fix_at, received_at = excluded.received_at, lon = excluded
     speed_kmh = excluded.speed_kmh, heading_deg = excluded.heading_deg, ignition = excluded.ignition,
     odometer_km = excluded.odometer_km
 WHERE l.fix_at < excluded.fix_at;
+
+-- mark_vehicles_dirty --
+-- Tell the track engine which vehicles have new fixes, and from how far back.
+INSERT INTO engine_queue AS q (vehicle_id, dirty_from, dirty_to, dirty_at)
+SELECT vehicle_id, oldest_fix_at, fix_at, clock_timestamp() FROM latest_stage
+ON CONFLICT (vehicle_id) DO UPDATE
+SET dirty_from = least(q.dirty_from, excluded.dirty_from), dirty_to = greatest(q.dirty_to, excluded.dirty_to),
+    dirty_at = excluded.dirty_at;
 
 -- insert_quarantine --
 -- A redelivered message (not acknowledged before a crash) bumps seen_count instead of adding a row.
