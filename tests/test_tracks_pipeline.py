@@ -91,10 +91,15 @@ def test_legs_add_up_to_the_whole_path(seed: int) -> None:
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 100_000))
 def test_trip_distance_is_the_sum_of_its_legs(seed: int) -> None:
-    """From where the car stood, through the trip's own fixes, to where it next stood; never negative."""
+    """From where the car stood, through the trip's own fixes, to where it next stood; legs between two
+    fixes that report a standing car count nothing. Never negative."""
     result = run_fleet(synthetic_fleet(3, seed, shape=NASTY).track, Context(), P)
     kept, trips = result.kept, result.trips
     legs = geometry(kept).leg_m
+    slow = kept.speed_kmh < P.measure.standing_speed_kmh  # (NaN: not reported, not slow)
+    standstill = np.zeros(len(kept), np.bool_)
+    standstill[1:] = slow[1:] & slow[:-1] & (np.diff(kept.t_us) <= P.measure.bridge_gap_s * 1e6)
+    legs[standstill] = 0.0
     own = reduce_ranges(np.add, legs, trips.first_row + 1, trips.end_row, empty=0.0)
     first, last = trips.first_row, trips.end_row - 1
     out = distance_m(trips.start_lon, trips.start_lat, kept.lon[first], kept.lat[first])

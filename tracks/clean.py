@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from tracks.columns import freeze_columns
 from tracks.geo import Metric, metric, pair_m
 from tracks.params import CleanParams
-from tracks.track import IGNITION_OFF, IGNITION_UNKNOWN, Track
+from tracks.track import IGNITION_OFF, IGNITION_UNKNOWN, Track, look_back
 
 KEPT = 0
 _JUMP_PASSES = 3  # a jump hides its neighbour's jump; three passes uncover runs of up to three
@@ -101,6 +101,10 @@ def _drift(
         stationary |= track.speed_kmh[rows] < params.drift_speed_kmh
     vehicle, t_us = track.vehicle_id[rows], track.t_us[rows]
     same = vehicle[1:] == vehicle[:-1]
+    # ... and still by its positions: within twice the drift radius of where it was drift_keep_s ago
+    # (a terminal whose speed is stuck at 0 while the car drives has no halt)
+    earlier = rows[look_back(vehicle, t_us, params.drift_keep_s)]
+    stationary &= pair_m(m, earlier, rows) < 2 * params.drift_radius_m
     # a halt: consecutive standing fixes; its first and last fix stay, one per drift_keep_s, and any
     # fix where the ACC state changes
     inside = np.zeros(len(rows), np.bool_)

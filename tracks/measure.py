@@ -2,8 +2,9 @@
 
 Mileage (``distance_m``) is the geodesic length of the trip: from where the car stood before it (the
 mean of the stop's last ``stand_fixes`` fixes, not its last fix alone, which drifts) through the
-trip's own fixes to where it next stood (likewise). A leg with no data for longer than
-``bridge_gap_s`` during which the car moved is *bridged*: its straight line is counted in
+trip's own fixes to where it next stood (likewise); a leg between two fixes reporting a standing car
+(below ``standing_speed_kmh``: at a light, in a jam) counts nothing. A leg with no data for longer
+than ``bridge_gap_s`` during which the car moved is *bridged*: its straight line is counted in
 ``distance_m`` (a lower bound of the road driven), and also reported on its own as ``bridged_m`` with
 the number of such legs in ``bridged_legs``, so a reader can see how much of a figure is estimated.
 
@@ -139,6 +140,14 @@ def measure_trips(
     dt_s[1:] = np.diff(t) / 1e6
     dt_s[~continues(track.vehicle_id)] = 0.0
     bridged = (dt_s > params.bridge_gap_s) & (geo.leg_m > params.bridge_min_m)
+    # a leg between two fixes where the terminal says the car stood (at a light, in a jam) is noise
+    with np.errstate(invalid="ignore"):
+        standstill = np.zeros(len(track), np.bool_)
+        standstill[1:] = (track.speed_kmh[1:] < params.standing_speed_kmh) & (
+            track.speed_kmh[:-1] < params.standing_speed_kmh
+        )
+    standstill &= dt_s <= params.bridge_gap_s
+    leg_m = np.where(standstill, 0.0, geo.leg_m)
 
     # the car left from where it stood — the mean of the stop's last few fixes, not its last fix alone,
     # which drifts — and arrived where it next stood (the mean of the next stop's first few fixes)
@@ -158,7 +167,7 @@ def measure_trips(
     edge_bridged = np.where(departs & bridged[first], departure_m, 0.0) + np.where(
         arrives & bridged[np.minimum(end, len(track) - 1)], arrival_m, 0.0
     )
-    own_m = reduce_ranges(np.add, geo.leg_m, own_from, own_to, empty=0.0)
+    own_m = reduce_ranges(np.add, leg_m, own_from, own_to, empty=0.0)
     distance = departure_m + own_m + arrival_m
     bridged_m = (
         reduce_ranges(np.add, np.where(bridged, geo.leg_m, 0.0), own_from, own_to, empty=0.0) + edge_bridged
@@ -171,7 +180,7 @@ def measure_trips(
         reported_kmh[1:] = 0.5 * (track.speed_kmh[1:] + track.speed_kmh[:-1])
         leg_kmh = np.where(np.isnan(reported_kmh), implied_kmh, reported_kmh)
         # the Doppler speed integrated over time: free of position noise and corner cutting
-        by_speed = np.where(bridged | np.isnan(reported_kmh), geo.leg_m, reported_kmh / 3.6 * dt_s)
+        by_speed = np.where(bridged | np.isnan(reported_kmh), leg_m, reported_kmh / 3.6 * dt_s)
     moving_s = reduce_ranges(
         np.add, np.where(leg_kmh >= params.moving_speed_kmh, dt_s, 0.0), from_row + 1, to_row + 1, empty=0.0
     )

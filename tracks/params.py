@@ -56,7 +56,8 @@ class TripParams:
 class MeasureParams:
     bridge_gap_s: float = 60.0  # moving terminals report every 10-30 s; a longer silence is a gap
     bridge_min_m: float = 100.0  # ... that matters only when the car moved (not a standstill at a light)
-    moving_speed_kmh: float = 5.0  # a leg slower than this counts as standing, not moving
+    moving_speed_kmh: float = 5.0  # a leg slower than this counts as standing time, not moving time
+    standing_speed_kmh: float = 3.0  # a leg whose both ends report less adds no mileage (GNSS noise)
     stand_fixes: int = 5  # a trip leaves from the mean of the stop's last 5 fixes (arrives likewise)
     odometer_tolerance: float = 0.2  # odometer vs GNSS: confidence falls to 0 at a 20 % disagreement
     odometer_resolution_km: float = 0.1  # JT/T 808 reports the odometer in 1/10 km

@@ -32,9 +32,7 @@ from tracks.columns import freeze_columns
 from tracks.geo import Metric, leg_m, metric, pair_m
 from tracks.params import TripParams
 from tracks.ranges import in_ranges, reduce_ranges
-from tracks.track import IGNITION_OFF, IGNITION_UNKNOWN, Track, continues, vehicle_starts
-
-_MAX_KEY = 1 << 62
+from tracks.track import IGNITION_OFF, IGNITION_UNKNOWN, Track, continues, look_back
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,18 +104,7 @@ def _window_start(track: Track, window_s: float) -> NDArray[np.intp]:
     terminal reports rarely (a parked car every few minutes) or has just come out of a tunnel.
     At a vehicle's first rows the look-back is cut at its first row.
     """
-    starts = vehicle_starts(track.vehicle_id)
-    counts = np.diff(starts)
-    window_us = round(window_s * 1e6)
-    # one ascending key over all vehicles: each vehicle's times, shifted past the previous vehicle's
-    t0 = track.t_us[starts[:-1]]
-    span = track.t_us[starts[1:] - 1] - t0
-    offset = np.concatenate(([0], np.cumsum(span + window_us + 1)[:-1]))
-    if len(span) and int(offset[-1]) + int(span[-1]) > _MAX_KEY:
-        raise OverflowError("track spans too long a time for one pass; split it by vehicle")
-    key = track.t_us - np.repeat(t0 - offset, counts)
-    lo = np.searchsorted(key, key - window_us, side="right").astype(np.intp) - 1
-    return np.maximum(lo, np.repeat(starts[:-1], counts))
+    return look_back(track.vehicle_id, track.t_us, window_s)
 
 
 def _dwell(geo: Geometry, lo: NDArray[np.intp], radius_m: float) -> NDArray[np.bool_]:

@@ -115,6 +115,28 @@ def vehicle_starts(vehicle_id: NDArray[np.int64]) -> NDArray[np.intp]:
     return np.concatenate(([0], breaks, [len(vehicle_id)])).astype(np.intp)
 
 
+_MAX_KEY = 1 << 62
+
+
+def look_back(vehicle_id: NDArray[np.int64], t_us: NDArray[np.int64], window_s: float) -> NDArray[np.intp]:
+    """Per row, the last row of the same vehicle at least ``window_s`` older (its own vehicle's first
+    row when there is none)."""
+    starts = vehicle_starts(vehicle_id)
+    if len(t_us) == 0:
+        return np.zeros(0, np.intp)
+    counts = np.diff(starts)
+    window_us = round(window_s * 1e6)
+    # one ascending key over all vehicles: each vehicle's times, shifted past the previous vehicle's
+    t0 = t_us[starts[:-1]]
+    span = t_us[starts[1:] - 1] - t0
+    offset = np.concatenate(([0], np.cumsum(span + window_us + 1)[:-1]))
+    if int(offset[-1]) + int(span[-1]) > _MAX_KEY:
+        raise OverflowError("track spans too long a time for one pass; split it by vehicle")
+    key = t_us - np.repeat(t0 - offset, counts)
+    lo = np.searchsorted(key, key - window_us, side="right").astype(np.intp) - 1
+    return np.maximum(lo, np.repeat(starts[:-1], counts))
+
+
 def continues(vehicle_id: NDArray[np.int64]) -> NDArray[np.bool_]:
     """Per row: the previous row belongs to the same vehicle (False for each vehicle's first row)."""
     same = np.zeros(len(vehicle_id), dtype=np.bool_)
