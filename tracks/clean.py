@@ -103,8 +103,9 @@ def _drift(
     same = vehicle[1:] == vehicle[:-1]
     # ... and still by its positions: within twice the drift radius of where it was drift_keep_s ago
     # (a terminal whose speed is stuck at 0 while the car drives has no halt)
-    earlier = rows[look_back(vehicle, t_us, params.drift_keep_s)]
-    stationary &= pair_m(m, earlier, rows) < 2 * params.drift_radius_m
+    evidence = np.flatnonzero(stationary)
+    earlier = rows[look_back(vehicle, t_us, params.drift_keep_s, evidence)]
+    stationary[evidence] = pair_m(m, earlier, rows[evidence]) < 2 * params.drift_radius_m
     # a halt: consecutive standing fixes; its first and last fix stay, one per drift_keep_s, and any
     # fix where the ACC state changes
     inside = np.zeros(len(rows), np.bool_)

@@ -118,9 +118,14 @@ def vehicle_starts(vehicle_id: NDArray[np.int64]) -> NDArray[np.intp]:
 _MAX_KEY = 1 << 62
 
 
-def look_back(vehicle_id: NDArray[np.int64], t_us: NDArray[np.int64], window_s: float) -> NDArray[np.intp]:
-    """Per row, the last row of the same vehicle at least ``window_s`` older (its own vehicle's first
-    row when there is none)."""
+def look_back(
+    vehicle_id: NDArray[np.int64],
+    t_us: NDArray[np.int64],
+    window_s: float,
+    rows: NDArray[np.intp] | None = None,
+) -> NDArray[np.intp]:
+    """Per row (of ``rows``, default all), the last row of the same vehicle at least ``window_s``
+    older (its own vehicle's first row when there is none)."""
     starts = vehicle_starts(vehicle_id)
     if len(t_us) == 0:
         return np.zeros(0, np.intp)
@@ -133,8 +138,10 @@ def look_back(vehicle_id: NDArray[np.int64], t_us: NDArray[np.int64], window_s: 
     if int(offset[-1]) + int(span[-1]) > _MAX_KEY:
         raise OverflowError("track spans too long a time for one pass; split it by vehicle")
     key = t_us - np.repeat(t0 - offset, counts)
-    lo = np.searchsorted(key, key - window_us, side="right").astype(np.intp) - 1
-    return np.maximum(lo, np.repeat(starts[:-1], counts))
+    asked = key if rows is None else key[rows]
+    lo = np.searchsorted(key, asked - window_us, side="right").astype(np.intp) - 1
+    first = np.repeat(starts[:-1], counts)
+    return np.maximum(lo, first if rows is None else first[rows])
 
 
 def continues(vehicle_id: NDArray[np.int64]) -> NDArray[np.bool_]:
