@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
 
 log = logging.getLogger("fleetwatch")
 
@@ -57,6 +58,49 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = IngestSettings(**overrides)
     run(settings, _stop_on_signals())
     return 0
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    import psycopg
+    from tqdm import tqdm
+
+    from fleetwatch.settings import EngineSettings
+    from tracks.params import Params
+    from tracks.worker import recompute, run_engine
+
+    settings = EngineSettings()
+    url = args.database_url or settings.database_url
+    if args.action == "run":
+        run_engine(
+            url,
+            settings.worker_name,
+            Params(),
+            _stop_on_signals(),
+            poll_s=settings.poll_interval_s,
+            limit=settings.batch_vehicles,
+            lease_s=settings.lease_s,
+        )
+        return 0
+    if args.start is None or args.end is None:
+        raise SystemExit("fleetwatch engine recompute needs --from and --to (ISO dates or times)")
+    from_us, to_us = (int(_instant(x).timestamp() * 1e6) for x in (args.start, args.end))
+    days = max(1, -(-(to_us - from_us) // 86_400_000_000))
+    with psycopg.connect(url, autocommit=True) as conn, tqdm(total=days, unit="day", desc="recompute") as bar:
+
+        def advance(steps: int) -> None:
+            bar.update(steps)
+
+        fixes, trips = recompute(conn, from_us, to_us, Params(), progress=advance)
+    log.info("recomputed %d days: %d fixes read, %d trips stored", days, fixes, trips)
+    return 0
+
+
+def _instant(text: str) -> datetime:
+    """An ISO date (midnight China Standard Time) or an ISO time (UTC unless it carries an offset)."""
+    moment = datetime.fromisoformat(text)
+    if len(text) <= 10:
+        return moment.replace(tzinfo=timezone(timedelta(hours=8)))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
@@ -114,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--max-batch-messages", type=int)
     ingest.set_defaults(func=cmd_ingest)
 
+    engine = sub.add_parser("engine", help="the track engine: live worker, or recompute a range")
+    engine.add_argument("action", nargs="?", default="run", choices=["run", "recompute"])
+    engine.add_argument("--from", dest="start", help="recompute: first day (China time) or ISO time")
+    engine.add_argument("--to", dest="end", help="recompute: end (exclusive)")
+    engine.add_argument("--database-url")
+    engine.set_defaults(func=cmd_engine)
+
     quarantine = sub.add_parser("quarantine", help="what ingest refused: summary, replay")
     quarantine.add_argument("action", choices=["summary", "replay"])
     quarantine.add_argument(
@@ -126,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.set_defaults(func=cmd_quarantine)
 
     bench = sub.add_parser("bench", help="benchmarks; --json prints one JSON object as the last line")
-    bench.add_argument("which", choices=["ingest"])
+    bench.add_argument("which", choices=["ingest", "nearest"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument(
         "--fixes", type=int, default=1_000_000, help="fixes to publish (the 1-fix case: a third)"

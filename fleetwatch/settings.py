@@ -57,3 +57,11 @@ class ApiSettings(StoreSettings):
     token_ttl_days: int = Field(default=365, gt=0)
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+
+
+class EngineSettings(StoreSettings):
+    model_config = _CONFIG
+    worker_name: str = Field(default="engine-1", pattern=r"^[A-Za-z0-9_.-]{1,48}$")
+    poll_interval_s: float = Field(default=0.5, gt=0, le=10)
+    batch_vehicles: int = Field(default=500, ge=1)  # vehicles claimed per round
+    lease_s: float = Field(default=120.0, gt=0)  # a claim older than this is void (its worker died)

@@ -1,14 +1,17 @@
 -- The track engine's results: trips, their dispatch orders and route conformance, daily usage,
 -- and the queue of vehicles whose fixes changed since the engine last looked.
 
--- Ingest marks a vehicle here in the same transaction as its rows; the engine takes vehicles with
--- FOR UPDATE SKIP LOCKED (several engine workers never do the same vehicle twice) and deletes the
--- mark when its trips are stored, unless newer fixes arrived meanwhile (dirty_at moved on).
+-- Ingest marks a vehicle here in the same transaction as its rows. An engine worker claims vehicles
+-- in a short transaction (FOR UPDATE SKIP LOCKED, then a lease: several workers never do the same
+-- vehicle at once, and ingest never waits on a lock held while trips are computed), computes, and
+-- deletes the mark when the trips are stored, unless newer fixes arrived meanwhile (dirty_at moved on).
 CREATE TABLE engine_queue (
     vehicle_id integer     PRIMARY KEY REFERENCES vehicle,
     dirty_from timestamptz NOT NULL,  -- the oldest fix time that arrived since the engine last looked
     dirty_to   timestamptz NOT NULL,  -- the newest
-    dirty_at   timestamptz NOT NULL   -- when the last such fix was committed
+    dirty_at   timestamptz NOT NULL,  -- when the last such fix was committed
+    claimed_by text,
+    claimed_at timestamptz            -- a claim older than the lease is void (its worker died)
 );
 CREATE INDEX engine_queue_dirty_at_idx ON engine_queue (dirty_at);
 
@@ -40,7 +43,7 @@ CREATE INDEX trip_start_at_idx ON trip (start_at);
 
 CREATE TABLE trip_order (
     trip_id           bigint  NOT NULL REFERENCES trip ON DELETE CASCADE,
-    dispatch_order_id integer NOT NULL REFERENCES dispatch_order,
+    dispatch_order_id bigint  NOT NULL REFERENCES dispatch_order,
     role              text    NOT NULL CHECK (role IN ('main', 'positioning', 'return')),
     overlap_s         real    NOT NULL,
     start_distance_m  real    NOT NULL,
@@ -51,7 +54,7 @@ CREATE INDEX trip_order_order_idx ON trip_order (dispatch_order_id);
 
 CREATE TABLE trip_conformance (
     trip_id            bigint           NOT NULL REFERENCES trip ON DELETE CASCADE,
-    dispatch_order_id  integer          NOT NULL REFERENCES dispatch_order,
+    dispatch_order_id  bigint           NOT NULL REFERENCES dispatch_order,
     inside_share       real             NOT NULL,
     max_deviation_m    real             NOT NULL,
     off_route_m        double precision NOT NULL,

@@ -1,0 +1,75 @@
+"""The engine against the database: live rounds interleaved with ingest give the same trips as a batch
+recompute and as the engine run once on the whole stored history."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from ingest.decode import DecodeLimits, Message
+from ingest.filters import FilterParams
+from ingest.write import create_stage, load_terminals, write_batch
+from simulators.database import load_run
+from simulators.output import messages
+from simulators.run import SimParams, simulate
+from simulators.world import build_world
+from store.queries import query
+from tracks.params import Params
+from tracks.pipeline import run_fleet
+from tracks.worker import load_context, process_dirty, read_track, recompute, utc
+
+
+def _trips(conn: psycopg.Connection[Any]) -> list[tuple[int, int, int, int]]:
+    rows = conn.execute(
+        "SELECT vehicle_id, (extract(epoch FROM start_at) * 1e6)::bigint,"
+        " (extract(epoch FROM end_at) * 1e6)::bigint, round(distance_m)::bigint FROM trip ORDER BY 1, 2"
+    ).fetchall()
+    return [tuple(int(x) for x in r) for r in rows]  # type: ignore[misc]
+
+
+def test_live_rounds_recompute_and_whole_history_agree(db: str) -> None:
+    today = (datetime.now(UTC) + timedelta(hours=8)).date()
+    run = simulate(build_world(8, 3), SimParams(start=today - timedelta(days=2), days=1))
+    load_run(db, run)
+    params = Params()
+    sent = list(messages(run))
+    with psycopg.connect(db, autocommit=True) as conn:
+        create_stage(conn)
+        terminals = load_terminals(conn)
+        rounds = 0
+        for lo in range(0, len(sent), 700):  # ingest in send order; the engine runs between batches
+            batch = [
+                Message(topic=t, payload=p, received_at_us=time.time_ns() // 1000)
+                for _, t, p in sent[lo : lo + 700]
+            ]
+            write_batch(conn, batch, terminals, worker="t", params=FilterParams(), limits=DecodeLimits())
+            while process_dirty(conn, "test", params) is not None:
+                rounds += 1
+        assert rounds > 10
+        assert conn.execute("SELECT count(*) FROM engine_queue").fetchone() == (0,)
+        live = _trips(conn)
+        assert len(live) > 20
+        links = conn.execute("SELECT count(*) FROM trip_order").fetchone()
+        assert links is not None and links[0] > 0
+
+        first_us = int(run.start_s * 1e6) - 86_400_000_000
+        last_us = int(run.end_s * 1e6) + 86_400_000_000
+        recompute(conn, first_us, last_us, params)
+        batch_trips = _trips(conn)
+
+        whole = read_track(conn, query("copy_fixes_of_window"), {"from": utc(first_us), "to": utc(last_us)})
+        vehicles = np.unique(whole.vehicle_id).tolist()
+        result = run_fleet(whole, load_context(conn, vehicles, first_us, last_us), params)
+        trips = result.trips
+        offline = sorted(
+            (int(v), int(s), int(e), round(d))
+            for v, s, e, d in zip(
+                trips.vehicle_id, trips.start_us, trips.end_us, trips.distance_m, strict=True
+            )
+        )
+    assert batch_trips == offline
+    assert live == offline

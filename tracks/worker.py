@@ -1,0 +1,340 @@
+"""The track engine's I/O shell: stored fixes → ``tracks.pipeline`` → stored trips.
+
+Two ways in, one way out:
+- live (``fleetwatch engine``): ingest marks vehicles in ``engine_queue``; the worker claims them,
+  recomputes each from the end of its last final trip before the changed fixes (minus the context the
+  pipeline needs, see tracks/pipeline.py) to its newest fix, and replaces the trips after that anchor;
+- batch (``fleetwatch engine recompute``): a range of days for every vehicle, read as one sequential
+  time window (reading vehicle by vehicle through the index is several times slower), a day at a time.
+Both store the same trips for the same fixes, whatever the window: that is the pipeline's windowing rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, LiteralString
+
+import numpy as np
+import psycopg
+from numpy.typing import NDArray
+
+from store.copy import PG_EPOCH_US
+from store.queries import query
+from tracks.match import DispatchOrder, LinkRole, orders_table
+from tracks.params import Params
+from tracks.pipeline import Context, VehicleResult, final_trips, run_fleet
+from tracks.places import StopKind, join_places, places
+from tracks.track import Track, make_track
+
+log = logging.getLogger(__name__)
+
+MARGIN_S = 3_600.0  # fixes read before the context starts: parked terminals report every few minutes
+_ROW = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("l0", ">i4"), ("vehicle_id", ">i4"),
+        ("l1", ">i4"), ("t", ">i8"),
+        ("l2", ">i4"), ("lon", ">f8"),
+        ("l3", ">i4"), ("lat", ">f8"),
+        ("l4", ">i4"), ("speed_kmh", ">f8"),
+        ("l5", ">i4"), ("ignition", ">i2"),
+        ("l6", ">i4"), ("odometer_km", ">f8"),
+    ]
+)  # fmt: skip
+_HEADER_BYTES, _TRAILER_BYTES = 19, 2
+_ROLES = tuple(LinkRole)
+_NEVER = -(2**62)  # "no anchor": every stored trip of the vehicle is recomputed
+
+
+def utc(us: int | float) -> datetime:
+    return datetime.fromtimestamp(us / 1e6, tz=UTC)
+
+
+def read_track(conn: psycopg.Connection[Any], sql: LiteralString, params: dict[str, Any]) -> Track:
+    """Fixes from a binary COPY (fixed-width rows: NULLs come as NaN / -1) straight into numpy."""
+    buffer = bytearray()
+    with conn.cursor() as cur, cur.copy(sql, params) as copy:
+        for chunk in copy:
+            buffer += chunk
+    rows = np.frombuffer(memoryview(buffer)[_HEADER_BYTES : len(buffer) - _TRAILER_BYTES], dtype=_ROW)
+    return make_track(
+        vehicle_id=rows["vehicle_id"].astype(np.int64),
+        t_us=rows["t"].astype(np.int64) + PG_EPOCH_US,
+        lon=rows["lon"].astype(np.float64),
+        lat=rows["lat"].astype(np.float64),
+        speed_kmh=rows["speed_kmh"].astype(np.float64),
+        ignition=rows["ignition"].astype(np.int8),
+        odometer_km=rows["odometer_km"].astype(np.float64),
+    )
+
+
+def load_context(
+    conn: psycopg.Connection[Any], vehicle_ids: Sequence[int], from_us: int, to_us: int
+) -> Context:
+    """The vehicles' approved orders overlapping the window, and the depots."""
+    rows = conn.execute(
+        query("orders_of_vehicles"),
+        {"vehicle_ids": list(vehicle_ids), "from": utc(from_us), "to": utc(to_us)},
+    ).fetchall()
+    orders = []
+    for order_id, vehicle_id, start_us, end_us, o_lon, o_lat, d_lon, d_lat, route in rows:
+        coordinates = np.asarray(route["coordinates"], dtype=np.float64) if route else np.zeros((0, 2))
+        orders.append(
+            DispatchOrder(
+                order_id=order_id,
+                vehicle_id=vehicle_id,
+                window_start_us=start_us,
+                window_end_us=end_us,
+                origin_lon=o_lon,
+                origin_lat=o_lat,
+                destination_lon=d_lon,
+                destination_lat=d_lat,
+                route_lon=coordinates[:, 0].copy(),
+                route_lat=coordinates[:, 1].copy(),
+            )
+        )
+    depots = np.array(conn.execute(query("depots")).fetchall(), dtype=np.float64).reshape(-1, 3)
+    depot_places = places(StopKind.DEPOT, depots[:, 0], depots[:, 1], depots[:, 2])
+    return Context(orders=orders_table(orders), places=join_places(depot_places))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stored:
+    trips: int
+    links: int
+    conformance: int
+
+
+def store_result(
+    conn: psycopg.Connection[Any],
+    result: VehicleResult,
+    context: Context,
+    params: Params,
+    chosen: NDArray[np.bool_],
+) -> Stored:
+    """Insert the chosen trips, their order links and conformance (the caller deleted what they replace)."""
+    trips = result.trips
+    final = final_trips(result, params)
+    index = np.flatnonzero(chosen)
+    with conn.cursor() as cur, cur.copy(query("copy_trips")) as copy:
+        for i in index.tolist():
+            copy.write_row(
+                (
+                    int(trips.vehicle_id[i]),
+                    utc(int(trips.start_us[i])),
+                    utc(int(trips.end_us[i])),
+                    float(trips.duration_s[i]),
+                    float(trips.moving_s[i]),
+                    float(trips.distance_m[i]),
+                    float(trips.bridged_m[i]),
+                    int(trips.bridged_legs[i]),
+                    _number(trips.speed_distance_m[i]),
+                    _number(trips.max_speed_kmh[i]),
+                    _number(trips.odometer_m[i]),
+                    _number(trips.odometer_confidence[i]),
+                    float(trips.start_lon[i]),
+                    float(trips.start_lat[i]),
+                    float(trips.end_lon[i]),
+                    float(trips.end_lat[i]),
+                    None,
+                    None,
+                    bool(final[i]),
+                )
+            )
+    if not len(index):
+        return Stored(trips=0, links=0, conformance=0)
+    ids = conn.execute(
+        query("trip_ids"),
+        {
+            "vehicle_ids": trips.vehicle_id[index].tolist(),
+            "start_at": [utc(int(t)) for t in trips.start_us[index]],
+        },
+    ).fetchall()
+    trip_id = {(vehicle, start): tid for tid, vehicle, start in ids}
+    id_of = {int(i): trip_id[(int(trips.vehicle_id[i]), int(trips.start_us[i]))] for i in index}
+    order_ids = context.orders.order_id
+    links = result.matches.links
+    with conn.cursor() as cur, cur.copy(query("copy_trip_orders")) as copy:
+        linked = [k for k in range(len(links.trip)) if int(links.trip[k]) in id_of]
+        for k in linked:
+            copy.write_row(
+                (
+                    id_of[int(links.trip[k])],
+                    int(order_ids[links.order[k]]),
+                    _ROLES[links.role[k]].value,
+                    float(links.overlap_s[k]),
+                    float(links.start_distance_m[k]),
+                    float(links.end_distance_m[k]),
+                )
+            )
+    conformance = result.conformance
+    with conn.cursor() as cur, cur.copy(query("copy_trip_conformance")) as copy:
+        conformed = [k for k in range(len(conformance.trip)) if int(conformance.trip[k]) in id_of]
+        for k in conformed:
+            copy.write_row(
+                (
+                    id_of[int(conformance.trip[k])],
+                    int(order_ids[conformance.route[k]]),
+                    float(conformance.inside_share[k]),
+                    float(conformance.max_deviation_m[k]),
+                    float(conformance.off_route_m[k]),
+                    float(conformance.approved_m[k]),
+                    float(conformance.detour_ratio[k]),
+                    bool(conformance.arrived[k]),
+                    float(conformance.arrival_distance_m[k]),
+                )
+            )
+    return Stored(trips=len(index), links=len(linked), conformance=len(conformed))
+
+
+def _number(value: np.floating[Any]) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def refresh_usage(
+    conn: psycopg.Connection[Any], vehicle_ids: Sequence[int], from_at: Sequence[datetime]
+) -> None:
+    values = {"vehicle_ids": list(vehicle_ids), "from": list(from_at)}
+    conn.execute(query("delete_usage"), values)
+    conn.execute(query("insert_usage"), values)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundOutcome:
+    vehicles: int
+    fixes: int
+    trips: int
+    seconds: float
+
+
+def process_dirty(
+    conn: psycopg.Connection[Any],
+    worker: str,
+    params: Params,
+    *,
+    limit: int = 500,
+    settle_s: float = 0.0,
+    lease_s: float = 120.0,
+) -> RoundOutcome | None:
+    """One round of the live engine: claim marked vehicles, recompute them, store, unmark."""
+    started = time.perf_counter()
+    with conn.transaction():
+        claimed = conn.execute(
+            query("claim_dirty"), {"worker": worker, "limit": limit, "settle_s": settle_s, "lease_s": lease_s}
+        ).fetchall()
+    if not claimed:
+        return None
+    claimed.sort()
+    vehicle_ids = [int(v) for v, _, _ in claimed]
+    dirty_from = [int(d) for _, d, _ in claimed]
+    context_us = int(params.trip.context_s * 1e6)
+    read_before_us = context_us + int(MARGIN_S * 1e6)
+    with conn.transaction():
+        anchor_rows = conn.execute(
+            query("trip_anchors"),
+            {"vehicle_ids": vehicle_ids, "before": [utc(d - context_us) for d in dirty_from]},
+        ).fetchall()
+        anchor = {int(v): (end, first) for v, end, first in anchor_rows}
+        # trips after the anchor are replaced; with no final trip before the change, all of them
+        keep_after_us = [anchor[v][0] if anchor[v][0] is not None else _NEVER for v in vehicle_ids]
+        from_us = [
+            (anchor[v][0] if anchor[v][0] is not None else min(d, anchor[v][1] or d)) - read_before_us
+            for v, d in zip(vehicle_ids, dirty_from, strict=True)
+        ]
+        track = read_track(
+            conn,
+            query("copy_fixes_of_vehicles"),
+            {"vehicle_ids": vehicle_ids, "from": [utc(t) for t in from_us]},
+        )
+        context = load_context(conn, vehicle_ids, min(from_us), time.time_ns() // 1000)
+        result = run_fleet(track, context, params)
+        slot = np.searchsorted(np.array(vehicle_ids), result.trips.vehicle_id)
+        chosen = result.trips.start_us > np.array(keep_after_us, dtype=np.int64)[slot]
+        conn.execute(
+            query("delete_trips_after"),
+            {"vehicle_ids": vehicle_ids, "after": [utc(max(a, 0)) for a in keep_after_us]},
+        )
+        stored = store_result(conn, result, context, params, chosen)
+        refresh_usage(conn, vehicle_ids, [utc(t) for t in from_us])
+        conn.execute(
+            query("done_dirty"),
+            {"vehicle_ids": vehicle_ids, "dirty_at": [dirty_at for _, _, dirty_at in claimed]},
+        )
+    return RoundOutcome(
+        vehicles=len(vehicle_ids), fixes=len(track), trips=stored.trips, seconds=time.perf_counter() - started
+    )
+
+
+def recompute(
+    conn: psycopg.Connection[Any],
+    from_us: int,
+    to_us: int,
+    params: Params,
+    *,
+    step_s: float = 86_400.0,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Recompute every vehicle's trips starting in [from_us, to_us), a step at a time; (fixes read, trips)."""
+    margin_us = int((params.trip.context_s + MARGIN_S) * 1e6)
+    fixes = trips = 0
+    for lo in range(from_us, to_us, int(step_s * 1e6)):
+        hi = min(to_us, lo + int(step_s * 1e6))
+        with conn.transaction():
+            track = read_track(
+                conn, query("copy_fixes_of_window"), {"from": utc(lo - margin_us), "to": utc(hi + margin_us)}
+            )
+            vehicles = np.unique(track.vehicle_id).tolist()
+            context = load_context(conn, vehicles, lo - margin_us, hi + margin_us)
+            result = run_fleet(track, context, params)
+            chosen = (result.trips.start_us >= lo) & (result.trips.start_us < hi)
+            conn.execute(query("delete_trips_in_range"), {"from": utc(lo), "to": utc(hi)})
+            stored = store_result(conn, result, context, params, chosen)
+            refresh_usage(conn, vehicles, [utc(lo)] * len(vehicles))
+        fixes += len(track)
+        trips += stored.trips
+        if progress:
+            progress(1)
+    return fixes, trips
+
+
+def run_engine(
+    database_url: str,
+    worker: str,
+    params: Params,
+    stop: threading.Event,
+    *,
+    poll_s: float = 0.5,
+    limit: int = 500,
+    lease_s: float = 120.0,
+) -> None:
+    """The live engine: rounds until ``stop``; a lost database connection is retried."""
+    log.info("track engine %s: polling the engine queue every %.1f s", worker, poll_s)
+    conn: psycopg.Connection[Any] | None = None
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = psycopg.connect(database_url, autocommit=True)
+            outcome = process_dirty(conn, worker, params, limit=limit, lease_s=lease_s)
+            if outcome is None:
+                stop.wait(poll_s)
+            else:
+                log.info(
+                    "recomputed %d vehicles (%d fixes) in %.2f s: %d trips stored",
+                    outcome.vehicles,
+                    outcome.fixes,
+                    outcome.seconds,
+                    outcome.trips,
+                )
+        except psycopg.OperationalError as error:
+            log.warning("database lost (%s); retrying", str(error).strip())
+            if conn is not None:
+                conn.close()
+            conn = None
+            stop.wait(2.0)
+    if conn is not None:
+        conn.close()
