@@ -10,4 +10,8 @@ def run_bench(args: argparse.Namespace) -> int:
         from fleetwatch.bench.ingest import bench_ingest
 
         return bench_ingest(args)
+    if args.which == "nearest":
+        from fleetwatch.bench.nearest import bench_nearest
+
+        return bench_nearest(args)
     raise SystemExit(f"unknown benchmark {args.which!r}")
