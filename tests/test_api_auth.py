@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from fleetwatch.cli import main
+from fleetwatch.processes import stop
 from tests import api_fixtures
 from tests.api_fixtures import World, rows
 
@@ -142,3 +149,44 @@ async def test_cli_token_creates_the_user_and_prints_a_working_token(
                 "NOPE",
             ]
         )
+
+
+async def test_admin_lists_users_with_their_agencies(client: httpx.AsyncClient, world: World) -> None:
+    r = await client.get("/v1/users", headers=world.auth("admin"))
+    users = {u["name"]: u for u in r.json()}
+    assert set(users) == set(api_fixtures.USERS)
+    assert users["district_viewer"]["agency_ids"] == [world.agency["DSO"]]
+    assert users["admin"]["agency_ids"] == []
+
+
+def test_fleetwatch_api_serves_on_loopback(world: World, tmp_path: Path) -> None:
+    port = _free_port()
+    log_path = tmp_path / "api.log"
+    with log_path.open("wb") as handle:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "fleetwatch.cli", "api", "--database-url", world.url, "--port", str(port)],
+            stdout=handle,
+            stderr=handle,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, log_path.read_text()
+            try:
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/me", headers=world.auth("city_supervisor"), timeout=2
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "fleetwatch api did not answer"
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json()["name"] == "city_supervisor"
+    finally:
+        assert stop(server) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
