@@ -177,13 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.set_defaults(func=cmd_quarantine)
 
     bench = sub.add_parser("bench", help="benchmarks; --json prints one JSON object as the last line")
-    bench.add_argument("which", choices=["ingest", "nearest"])
+    bench.add_argument("which", choices=["ingest", "nearest", "accuracy"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument(
         "--fixes", type=int, default=1_000_000, help="fixes to publish (the 1-fix case: a third)"
     )
     bench.add_argument("--terminals", type=int, default=1_000)
     bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument("--vehicles", type=int, default=200, help="accuracy: simulated fleet size")
+    bench.add_argument("--days", type=int, default=7, help="accuracy: simulated days")
+    bench.add_argument("--tolerance-s", type=float, default=120.0, help="accuracy: trip boundary tolerance")
     bench.set_defaults(func=cmd_bench)
 
     from api.cli import add_api_parser

@@ -69,11 +69,22 @@ def test_an_order_links_its_journey_the_positioning_and_the_return() -> None:
 def test_a_trip_without_an_order_is_reported() -> None:
     orders = orders_table([order(1, "08:30", "09:50", OFFICE, HOTEL)])
     result = run_vehicle(local_track(*day()), Context(orders=orders), P)
-    far_later = orders_table([order(1, "15:00", "16:00", OFFICE, HOTEL)])
+    far_later = orders_table([order(1, "18:00", "19:00", OFFICE, HOTEL)])  # beyond late_tolerance_s
     late = run_vehicle(local_track(*day()), Context(orders=far_later), P)
     assert len(result.matches.trips_without_order) == 0
     assert list(late.matches.trips_without_order) == [0, 1, 2]
     assert list(late.matches.orders_not_executed) == [0]
+
+
+def test_an_outing_hours_outside_its_window_is_still_that_orders() -> None:
+    """Driven from the origin to the destination five hours early: linked (0 s inside the window), so
+    the rules report it as outside the approved window, not as a trip without an order."""
+    early = orders_table([order(1, "14:00", "15:00", OFFICE, HOTEL)])
+    result = run_vehicle(local_track(*day()), Context(orders=early), P)
+    assert list(result.matches.trips_without_order) == []
+    assert list(result.matches.orders_not_executed) == []
+    assert {(1, 0, "main")} <= links(result)
+    assert float(result.matches.links.overlap_s.max()) == 0.0
 
 
 def test_orders_of_another_vehicle_do_not_match() -> None:

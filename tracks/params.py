@@ -68,6 +68,9 @@ class MatchParams:
     time_tolerance_s: float = 1_800.0  # drivers leave before the approved window; orders run late
     min_overlap_share: float = 0.5  # at least half the trip inside the widened window
     proximity_m: float = 1_000.0  # order places are geocoded addresses; cars park a few hundred metres off
+    # an outing far outside its window is still that order's (and flagged as such) when it drives from the
+    # order's origin to its destination within this long of the window
+    late_tolerance_s: float = 6 * 3_600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

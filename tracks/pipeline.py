@@ -44,7 +44,7 @@ from tracks.conform import Conformance, conform_trips, routes_from
 from tracks.match import ROLE_CODE, LinkRole, Links, Matches, Orders, link_orders, matches_from
 from tracks.measure import Gaps, Standing, Stops, Trips, find_gaps, measure_stops, measure_trips
 from tracks.params import Params
-from tracks.places import Places, StopKind, join_places, places, places_of
+from tracks.places import STOP_KIND_CODE, Places, StopKind, join_places, places, places_of, take_places
 from tracks.split import Segments, geometry, split_track
 from tracks.track import Track, vehicle_starts
 from tracks.usage import Usage, daily_usage, local_day
@@ -181,7 +181,8 @@ def _steps(
     stops = measure_stops(kept, segments, trips, known, geo)
     gaps = find_gaps(kept, params.trip, geo)
     done("measure")
-    links = link_orders(trips, orders, params.match)
+    depots = known.kind == STOP_KIND_CODE[StopKind.DEPOT]
+    links = link_orders(trips, orders, params.match, take_places(known, depots))
     done("match")
     conformance = _conform_main_links(kept, trips, links, orders=orders, params=params, leg_m=geo.leg_m)
     done("conform")

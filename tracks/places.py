@@ -63,6 +63,16 @@ def join_places(*parts: Places) -> Places:
     )
 
 
+def take_places(known: Places, keep: NDArray[np.bool_]) -> Places:
+    return Places(
+        lon=known.lon[keep],
+        lat=known.lat[keep],
+        radius_m=known.radius_m[keep],
+        kind=known.kind[keep],
+        vehicle_id=known.vehicle_id[keep],
+    )
+
+
 def places_of(known: Places, first_vehicle: int, last_vehicle: int) -> Places:
     """The places that hold for any of the vehicles ``first_vehicle .. last_vehicle``."""
     vehicle = known.vehicle_id

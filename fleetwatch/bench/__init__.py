@@ -14,4 +14,8 @@ def run_bench(args: argparse.Namespace) -> int:
         from fleetwatch.bench.nearest import bench_nearest
 
         return bench_nearest(args)
+    if args.which == "accuracy":
+        from fleetwatch.bench.accuracy import bench_accuracy
+
+        return bench_accuracy(args)
     raise SystemExit(f"unknown benchmark {args.which!r}")
