@@ -145,7 +145,10 @@ async def merge_suggestions(
 ) -> list[MergeGroup]:
     caller.require(PLANNERS, "merge suggestions")
     start_at = start_at or datetime.now(UTC)
-    end_at = end_at or start_at + timedelta(days=1)
+    if end_at is None:
+        if start_at.year >= 9999:
+            raise InvalidInputError("start_at is too late for a default end_at; give end_at")
+        end_at = start_at + timedelta(days=1)
     if end_at <= start_at or end_at - start_at > timedelta(days=7):
         raise InvalidInputError("end_at must be after start_at, at most 7 days later")
     params = caller.scope() | {"start_at": start_at, "end_at": end_at, "limit": MAX_MERGE_REQUESTS + 1}

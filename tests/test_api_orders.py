@@ -376,6 +376,12 @@ async def test_merge_suggestions_group_compatible_requests(client: httpx.AsyncCl
         headers=world.auth("admin"),
     )
     assert bad.status_code == 422 and "at most 7 days" in bad.json()["detail"]
+    late = await client.get(
+        "/v1/orders/merge-suggestions",
+        params={"start_at": "9999-12-31T12:00:00Z"},
+        headers=world.auth("admin"),
+    )
+    assert late.status_code == 422 and "give end_at" in late.json()["detail"]
 
 
 def requests_of(*rows_: tuple[int, float, float, float, float, float, float]) -> Requests:
