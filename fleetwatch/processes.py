@@ -11,6 +11,28 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
+def start_fleetwatch(
+    command: Sequence[str], env: Mapping[str, str], log_path: Path, *, ready: str, timeout_s: float = 30.0
+) -> subprocess.Popen[bytes]:
+    """``fleetwatch COMMAND…`` with ``env`` added, logged to ``log_path``, once its log shows ``ready``."""
+    with log_path.open("ab") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fleetwatch.cli", *command],
+            env={**os.environ, **env},
+            stdout=handle,
+            stderr=handle,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready in log_path.read_text(errors="replace"):
+            return process
+        if process.poll() is not None:
+            raise RuntimeError(f"fleetwatch {command[0]} exited with {process.returncode}: see {log_path}")
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"fleetwatch {command[0]} was not ready within {timeout_s} s; see {log_path}")
+
+
 def start_ingest(
     env: Mapping[str, str],
     args: Sequence[str],
