@@ -18,6 +18,7 @@ from simulators.output import messages
 from simulators.run import SimParams, simulate
 from simulators.world import build_world
 from store.queries import query
+from tests.conftest import register_fleet
 from tracks.params import Params
 from tracks.pipeline import run_fleet
 from tracks.worker import load_context, process_dirty, read_track, recompute, utc
@@ -73,3 +74,29 @@ def test_live_rounds_recompute_and_whole_history_agree(db: str) -> None:
         )
     assert batch_trips == offline
     assert live == offline
+
+
+def test_two_engine_workers_never_claim_the_same_vehicle(db: str) -> None:
+    fleet = register_fleet(db, 10)
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO engine_queue (vehicle_id, dirty_from, dirty_to, dirty_at)"
+            " SELECT vehicle_id, now() - interval '1 hour', now(), now() - interval '1 second' FROM vehicle"
+        )
+        claim = query("claim_dirty")
+        a = conn.execute(claim, {"worker": "a", "limit": 6, "settle_s": 0, "lease_s": 60}).fetchall()
+        b = conn.execute(claim, {"worker": "b", "limit": 6, "settle_s": 0, "lease_s": 60}).fetchall()
+        again = conn.execute(claim, {"worker": "a", "limit": 6, "settle_s": 0, "lease_s": 60}).fetchall()
+        # a lease that ran out (its worker died) is taken over
+        conn.execute(
+            "UPDATE engine_queue SET claimed_at = now() - interval '2 minutes' WHERE claimed_by = 'b'"
+        )
+        taken_over = conn.execute(
+            claim, {"worker": "c", "limit": 10, "settle_s": 0, "lease_s": 60}
+        ).fetchall()
+    claimed_a, claimed_b = {r[0] for r in a}, {r[0] for r in b}
+    assert len(claimed_a) == 6 and len(claimed_b) == 4
+    assert claimed_a.isdisjoint(claimed_b)
+    assert claimed_a | claimed_b == set(fleet.vehicle_ids)
+    assert again == []
+    assert {r[0] for r in taken_over} == claimed_b
