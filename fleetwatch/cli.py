@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.set_defaults(func=cmd_quarantine)
 
     bench = sub.add_parser("bench", help="benchmarks; --json prints one JSON object as the last line")
-    bench.add_argument("which", choices=["ingest", "nearest", "accuracy"])
+    bench.add_argument("which", choices=["ingest", "nearest", "accuracy", "tracks"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument(
         "--fixes", type=int, default=1_000_000, help="fixes to publish (the 1-fix case: a third)"

@@ -18,4 +18,8 @@ def run_bench(args: argparse.Namespace) -> int:
         from fleetwatch.bench.accuracy import bench_accuracy
 
         return bench_accuracy(args)
+    if args.which == "tracks":
+        from fleetwatch.bench.tracks import bench_tracks
+
+        return bench_tracks(args)
     raise SystemExit(f"unknown benchmark {args.which!r}")
