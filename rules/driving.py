@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 from rules.alert import Alert, AlertKind, Anchor, Evidence, Severity, coordinates, figure
 from rules.config import RuleConfig
-from rules.facts import Facts, fix_coordinates, last_at_or_before, rows_around
+from rules.facts import Facts, first_at_or_after, fix_coordinates, last_at_or_before
 from rules.geo import road_index, road_limit_kmh
 from tracks.geo import plane_m
 from tracks.ranges import reduce_ranges
@@ -171,22 +171,25 @@ def silent_terminal(facts: Facts, config: RuleConfig) -> tuple[Alert, ...]:
         0,
     )
     silent_us = np.maximum(t1 - t0 - np.minimum(interval, t1 - t0), 0)
-    before, _ = rows_around(fixes, v, t0)
-    _, after = rows_around(fixes, v, t1)
+    before = last_at_or_before(fixes.vehicle_id, fixes.t_us, v, t0)
+    after = first_at_or_after(fixes.vehicle_id, fixes.t_us, v, t1)
     b, a = np.maximum(before, 0), np.maximum(after, 0)
     # where the car was at the reports around the silence: only known when those reports were kept
     # fixes (or kept fixes close to them); a report without a valid position (a tunnel) says nothing
     slack_us = params.edge_slack_s * S
     known = (before >= 0) & (after >= 0)
     known &= (t0 - fixes.t_us[b] <= slack_us) & (fixes.t_us[a] - t1 <= slack_us)
-    straight = np.where(known, _displacement(facts, before, after), 0.0)
+    known &= silent_us >= params.min_s * S
+    straight = np.where(known, plane_m(fixes.lon[b], fixes.lat[b], fixes.lon[a], fixes.lat[a]), 0.0)
+    far = np.flatnonzero(straight >= params.min_m)  # the least over neighbouring fixes can only be less
+    straight[far] = _displacement(facts, before[far], after[far])
     # the odometer says how far the car went, loops included (a terminal that lost power reports the
     # jump when it comes back); positive readings that do not go back only
     odo_b, odo_a = fixes.odometer_km[b], fixes.odometer_km[a]
     with np.errstate(invalid="ignore"):
         odo_m = np.where(known & (odo_b > 0) & (odo_a >= odo_b), (odo_a - odo_b) * 1000.0, 0.0)
     moved = np.maximum(straight, odo_m)
-    hit = np.flatnonzero(known & (moved >= params.min_m) & (silent_us >= params.min_s * S))
+    hit = np.flatnonzero(known & (moved >= params.min_m))
     trips = facts.trips
     trip = last_at_or_before(trips.vehicle_id, trips.start_us, v, t1)
     within = (trip >= 0) & (np.append(trips.end_us, 0)[trip] >= t0)

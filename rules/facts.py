@@ -388,19 +388,30 @@ def _locate(
     *,
     after: bool,
 ) -> NDArray[np.int64]:
-    # in a merged sort the number of rows ahead of a query is the index of the first row after it
     n = len(t_us)
     qv, qt = np.asarray(q_vehicle, np.int64).ravel(), np.asarray(q_t_us, np.int64).ravel()
-    if n == 0:
+    if n == 0 or len(qt) == 0:
         return np.full(len(qt), -1, np.int64)
-    v = np.concatenate((vehicle_id, qv))
-    t = np.concatenate((t_us, qt))
-    is_query = np.concatenate((np.zeros(n, np.int8), np.ones(len(qt), np.int8)))
-    order = np.lexsort((1 - is_query if after else is_query, t, v))
-    ahead = np.cumsum(is_query[order] == 0)
-    at = np.empty(len(order), np.int64)
-    at[order] = np.arange(len(order))
-    found = np.asarray(ahead[at[n:]], dtype=np.int64) - (0 if after else 1)
+    heads = np.concatenate(([0], np.flatnonzero(vehicle_id[1:] != vehicle_id[:-1]) + 1))
+    vehicles = vehicle_id[heads]  # the rows are sorted by vehicle
+    rank = np.repeat(np.arange(len(heads)), np.diff(np.append(heads, n)))
+    q_rank = np.minimum(np.searchsorted(vehicles, qv), len(vehicles) - 1)
+    lo = min(int(t_us.min()), int(qt.min()))
+    span = max(int(t_us.max()), int(qt.max())) - lo + 1
+    if span * len(vehicles) < 1 << 62:  # one sorted key: (vehicle rank, time)
+        found = np.searchsorted(
+            rank * span + (t_us - lo), q_rank * span + (qt - lo), side="left" if after else "right"
+        )
+        found = found - (0 if after else 1)
+    else:  # in a merged sort the number of rows ahead of a query is the index of the first row after it
+        v = np.concatenate((vehicle_id, qv))
+        t = np.concatenate((t_us, qt))
+        is_query = np.concatenate((np.zeros(n, np.int8), np.ones(len(qt), np.int8)))
+        order = np.lexsort((1 - is_query if after else is_query, t, v))
+        ahead = np.cumsum(is_query[order] == 0)
+        at = np.empty(len(order), np.int64)
+        at[order] = np.arange(len(order))
+        found = np.asarray(ahead[at[n:]], dtype=np.int64) - (0 if after else 1)
     ok = (found >= 0) & (found < n)
     ok &= vehicle_id[np.clip(found, 0, n - 1)] == qv
     return np.where(ok, found, -1).astype(np.int64)
