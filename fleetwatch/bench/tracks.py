@@ -97,9 +97,11 @@ def measure_tracks(
         "movingpandas: %d fixes of %d vehicles in %.1f s CPU", len(sample), sample_vehicles, theirs.cpu_s
     )
 
-    db = _recompute_vs_read(url, fleet, params)
-    if not keep_database:
-        drop_database(url)
+    try:
+        db = _recompute_vs_read(url, fleet, params)
+    finally:
+        if not keep_database:
+            drop_database(url)
     return {
         "fixes": engine["fixes"],
         "vehicles": engine["vehicles"],
