@@ -43,10 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.migration import ensure_api_schema
 
     settings = _settings(args)
-    ensure_api_schema(settings.database_url)
     uvicorn.run(
         create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning", access_log=False
     )
@@ -57,12 +55,10 @@ def _token(args: argparse.Namespace) -> int:
     import psycopg
 
     from api.errors import ApiError
-    from api.migration import ensure_api_schema
     from api.schemas import Role
     from api.users import issue_token
 
     settings = _settings(args)
-    ensure_api_schema(settings.database_url)
     try:
         role = Role(args.role) if args.role else None
     except ValueError:

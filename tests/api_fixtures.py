@@ -18,7 +18,6 @@ import psycopg
 import pytest
 
 from api.app import create_app
-from api.migration import ensure_api_schema
 from api.schemas import Role
 from api.users import issue_token
 from fleetwatch.settings import ApiSettings
@@ -72,7 +71,6 @@ USERS = {
 
 
 def build_world(url: str) -> World:
-    ensure_api_schema(url)
     now = datetime.now(UTC)
     with psycopg.connect(url) as conn:
         agency: dict[str, int] = {}

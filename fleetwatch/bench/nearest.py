@@ -34,7 +34,6 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 
-from api.migration import ensure_api_schema
 from api.schemas import Role
 from api.users import issue_token
 from fleetwatch.processes import stop
@@ -217,7 +216,6 @@ def bench_nearest(args: argparse.Namespace) -> int:
     url = with_dbname(StoreSettings().database_url, "fleetwatch_bench_nearest")
     create_database(url, drop_existing=True)
     migrate(url)
-    ensure_api_schema(url)
     started = time.perf_counter()
     token, ids = _seed_fleet(url, vehicles, rng)
     log.info("seeded %d vehicles with live fixes in %.1f s", vehicles, time.perf_counter() - started)
