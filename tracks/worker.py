@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, LiteralString
 
 import numpy as np
+import orjson
 import psycopg
 from numpy.typing import NDArray
 
@@ -83,7 +84,12 @@ def load_context(
     ).fetchall()
     orders = []
     for order_id, vehicle_id, start_us, end_us, o_lon, o_lat, d_lon, d_lat, route in rows:
-        coordinates = np.asarray(route["coordinates"], dtype=np.float64) if route else np.zeros((0, 2))
+        # route as text parsed by orjson: psycopg's jsonb decoding was most of loading the context
+        coordinates = (
+            np.asarray(orjson.loads(route)["coordinates"], dtype=np.float64).reshape(-1, 2)
+            if route
+            else np.zeros((0, 2))
+        )
         orders.append(
             DispatchOrder(
                 order_id=order_id,

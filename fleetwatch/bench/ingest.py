@@ -199,6 +199,7 @@ def run_case(
 
 
 def bench_ingest(args: argparse.Namespace) -> int:
+    fixes = args.fixes or 1_000_000
     base_url = StoreSettings().database_url
     with tempfile.TemporaryDirectory(prefix="fleetwatch-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -208,7 +209,7 @@ def bench_ingest(args: argparse.Namespace) -> int:
             ten = run_case(
                 base_url,
                 broker,
-                fixes=args.fixes,
+                fixes=fixes,
                 per_message=10,
                 terminals=args.terminals,
                 seed=args.seed,
@@ -222,7 +223,7 @@ def bench_ingest(args: argparse.Namespace) -> int:
             single = run_case(
                 base_url,
                 broker,
-                fixes=max(args.fixes // 3, 1),
+                fixes=max(fixes // 3, 1),
                 per_message=1,
                 terminals=args.terminals,
                 seed=args.seed,

@@ -323,12 +323,13 @@ def _load_fixes(
 
 
 def bench_tracks(args: argparse.Namespace) -> int:
-    if args.fixes < ISSUE_FIXES:
+    fixes = args.fixes or ISSUE_FIXES
+    if fixes < ISSUE_FIXES:
         log.warning(
             "the issue's figures are for a fleet-day of >= %d fixes (--fixes %d)", ISSUE_FIXES, ISSUE_FIXES
         )
     url = with_dbname(StoreSettings().database_url, BENCH_DB)
-    report = measure_tracks(url, fixes=args.fixes, seed=args.seed)
+    report = measure_tracks(url, fixes=fixes, seed=args.seed)
     print(
         f"engine: {report['fixes']:,} fixes of {report['vehicles']:,} vehicles,"
         f" {report['engine_fixes_per_s']:,} fixes/s (clean+split+measure+conform, CPU, best of 2),"

@@ -52,7 +52,7 @@ COPY (
 -- orders_of_vehicles --
 SELECT dispatch_order_id, vehicle_id, (extract(epoch FROM window_start_at) * 1000000)::bigint,
        (extract(epoch FROM window_end_at) * 1000000)::bigint, origin_lon, origin_lat, destination_lon,
-       destination_lat, route
+       destination_lat, route::text
 FROM dispatch_order
 WHERE vehicle_id = ANY(%(vehicle_ids)s) AND status <> 'cancelled' AND status <> 'requested'
   AND window_end_at >= %(from)s AND window_start_at <= %(to)s
