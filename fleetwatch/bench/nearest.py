@@ -40,7 +40,7 @@ from fleetwatch.processes import stop
 from fleetwatch.settings import StoreSettings
 from simulators.load import CENTRE_LAT, CENTRE_LON, register_load_fleet
 from store.copy import binary_copy_payload
-from store.db import create_database, with_dbname
+from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
 from store.queries import query
 
@@ -213,6 +213,7 @@ def bench_nearest(args: argparse.Namespace) -> int:
     vehicles = VEHICLES  # (--vehicles belongs to the accuracy bench)
     seed = int(getattr(args, "seed", 7))
     rng = np.random.default_rng(seed)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     url = with_dbname(StoreSettings().database_url, "fleetwatch_bench_nearest")
     create_database(url, drop_existing=True)
     migrate(url)
@@ -235,6 +236,7 @@ def bench_nearest(args: argparse.Namespace) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP INDEX latest_position_earth_idx")
     unindexed_rows_per_s = _latest_rows_per_s(url, ids)
+    drop_database(url)
 
     p50, p99 = _ms(http)
     sql_p50, sql_p99 = _ms(sql)
