@@ -290,10 +290,12 @@ def attribute_trips(
     limits: a trip from the origin to somewhere other than the origin or the depot, or from somewhere
     other than the destination to the destination (within ``journey_radius_m``), not from the depot
     unless the order starts there (``home``: per trip, starts / ends at its depot; ``origin_home``: per
-    order, its origin is at the vehicle's depot). Of the orders it qualifies for, the outing
-    ranks one whose journey it drove first, then the one whose window its trips overlap longest, then
-    the nearest in time; each trip takes the best-ranked of them it is within the early/late limits of.
-    (Merged dispatch, several orders served by one outing, goes to one of them.)
+    order, its origin is at the vehicle's depot). Outings and the orders they qualify for are then
+    paired greedily, the pairs whose trips overlap the (raw) window longest first, then the pairs
+    that drove the whole journey, then the journey, then the nearest in time: each outing serves one
+    order, and an order served already takes another outing only if it went to the order's places.
+    An outing's trips within the early/late limits of its order are attributed to it. (Merged
+    dispatch, several orders served by one outing, goes to one of them.)
     """
     chosen = np.full(len(trips), -1, np.int64)
     trip, order = same_vehicle_pairs(trips.vehicle_id, orders.vehicle_id)
@@ -333,21 +335,60 @@ def attribute_trips(
         return np.asarray(np.bincount(group, weights=values, minlength=len(keys)), dtype=np.float64)
 
     drove = total(journey) > 0
+    # the whole journey: at the origin (leaving or arriving) and arriving at the destination
+    both = (total(near_time & (start_origin | end_origin)) > 0) & (total(near_time & end_destination) > 0)
+    # at the order's places at all, away from the depot
+    touched = (
+        total(near_time & ((start_origin & ~starts_home) | (end_origin & ~ends_home) | end_destination)) > 0
+    )
     qualifies = (total(in_window) > 0) | drove
     nearest_us = np.full(len(keys), np.inf)
     np.minimum.at(nearest_us, group, gap_us.astype(np.float64))
     group_outing, group_order = keys // width, keys % width
-    # rank of each qualifying order within its outing
-    ranked = np.lexsort((group_order, nearest_us, -total(overlap_us), ~drove, ~qualifies, group_outing))
-    rank = np.empty(len(keys), np.int64)
-    rank[ranked] = np.arange(len(keys)) - np.searchsorted(group_outing[ranked], group_outing[ranked])
-    # each trip: the best-ranked order of its outing that it is near in time to
-    rows = np.flatnonzero(qualifies[group] & near_time)
-    best = rows[np.lexsort((rank[group[rows]], trip[rows]))]
-    first = np.ones(len(best), np.bool_)
-    first[1:] = trip[best][1:] != trip[best][:-1]
-    chosen[trip[best[first]]] = order[best[first]]
+    pick = _assign_outings(
+        group_outing[qualifies],
+        group_order[qualifies],
+        score=(
+            -total(overlap_us)[qualifies],
+            ~(drove & both)[qualifies],
+            ~drove[qualifies],
+            nearest_us[qualifies],
+        ),
+        touched=touched[qualifies],
+        inside=total(overlap_us)[qualifies] > 0,
+        outings=int(np.max(outing, initial=-1)) + 1,
+    )
+    mine = near_time & (pick[outing[trip]] == order)
+    chosen[trip[mine]] = order[mine]
     return chosen
+
+
+def _assign_outings(
+    outing: NDArray[np.int64],
+    order: NDArray[np.int64],
+    *,
+    score: tuple[NDArray[np.generic], ...],
+    touched: NDArray[np.bool_],
+    inside: NDArray[np.bool_],
+    outings: int,
+) -> NDArray[np.int64]:
+    """Per outing the order it serves (-1 none), greedily from the best (outing, order) pair by
+    ``score`` (lexicographic, smallest first): each outing serves one order, and an order already
+    served by an outing takes another only if that outing went to the order's places (the car went
+    back to the depot in between) — or, once every other pair is settled, if the outing lies partly
+    inside the order's window (e.g. a fuel stop after passing the depot). A pass or two over the
+    candidate pairs, a handful per outing."""
+    pick = np.full(outings, -1, np.int64)
+    served: set[int] = set()
+    ranked = np.lexsort((order, *reversed(score))).tolist()
+    for second in (False, True):
+        for k in ranked:
+            o, r = int(outing[k]), int(order[k])
+            if pick[o] >= 0 or (r in served and not touched[k] and not (second and inside[k])):
+                continue
+            pick[o] = r
+            served.add(r)
+    return pick
 
 
 # --- positions and evidence -------------------------------------------------------------------------

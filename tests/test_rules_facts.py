@@ -65,3 +65,24 @@ def test_a_trip_far_from_every_window_has_no_order() -> None:
     )
     facts, _ = scene_facts(Scene(days={1: day}, orders=[order(1, ("14:00", "15:00"), DEPOT, HOTEL)]))
     assert facts.trip_order.tolist() == [-1, -1]
+
+
+def test_an_order_served_already_does_not_take_the_next_outing_that_overlaps_it_more() -> None:
+    """Order 2's car leaves 70 min early, still inside order 1's window, whose outing is over."""
+    west = (-3000.0, 0.0)
+    day = itinerary(
+        Park("08:00"),
+        Drive([DEPOT, west]),
+        Park("08:20"),
+        Drive([west, DEPOT]),
+        Park("09:20"),
+        Drive([DEPOT, OFFICE]),
+        Park("09:40"),
+        Drive([OFFICE, HOTEL]),
+        Park("10:40"),
+        Drive([HOTEL, OFFICE, DEPOT]),
+        Park("23:00"),
+    )
+    orders = [order(1, ("07:50", "10:00"), DEPOT, west), order(2, ("10:30", "12:00"), OFFICE, HOTEL)]
+    facts, _ = scene_facts(Scene(days={1: day}, orders=orders))
+    assert facts.orders.order_id[facts.trip_order].tolist() == [1, 1, 2, 2, 2]
