@@ -64,21 +64,35 @@ def cmd_engine(args: argparse.Namespace) -> int:
     import psycopg
     from tqdm import tqdm
 
-    from fleetwatch.settings import EngineSettings
+    from fleetwatch.settings import EngineSettings, MqttSettings
+    from rules.worker import RulesStep
     from tracks.params import Params
     from tracks.worker import recompute, run_engine
 
     settings = EngineSettings()
     url = args.database_url or settings.database_url
+    rules = None if args.no_rules else RulesStep()
     if args.action == "run":
+        stop = _stop_on_signals()
+        if rules is not None and not args.no_publish:
+            from rules.publish import run_alert_publisher
+
+            mqtt = MqttSettings()
+            threading.Thread(
+                target=run_alert_publisher,
+                args=(url, mqtt.mqtt_host, mqtt.mqtt_port, stop),
+                kwargs={"client_id": f"fleetwatch-{settings.worker_name}-alerts"},
+                daemon=True,
+            ).start()
         run_engine(
             url,
             settings.worker_name,
             Params(),
-            _stop_on_signals(),
+            stop,
             poll_s=settings.poll_interval_s,
             limit=settings.batch_vehicles,
             lease_s=settings.lease_s,
+            after=rules,
         )
         return 0
     if args.start is None or args.end is None:
@@ -90,7 +104,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
         def advance(steps: int) -> None:
             bar.update(steps)
 
-        fixes, trips = recompute(conn, from_us, to_us, Params(), progress=advance)
+        fixes, trips = recompute(conn, from_us, to_us, Params(), progress=advance, after=rules)
     log.info("recomputed %d days: %d fixes read, %d trips stored", days, fixes, trips)
     return 0
 
@@ -163,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--from", dest="start", help="recompute: first day (China time) or ISO time")
     engine.add_argument("--to", dest="end", help="recompute: end (exclusive)")
     engine.add_argument("--database-url")
+    engine.add_argument("--no-rules", action="store_true", help="trips only, no alerts")
+    engine.add_argument(
+        "--no-publish", action="store_true", help="store alerts but do not publish them to MQTT"
+    )
     engine.set_defaults(func=cmd_engine)
 
     quarantine = sub.add_parser("quarantine", help="what ingest refused: summary, replay")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, LiteralString
+from typing import Any, LiteralString, Protocol
 
 import numpy as np
 import orjson
@@ -107,6 +107,22 @@ def load_context(
     depots = np.array(conn.execute(query("depots")).fetchall(), dtype=np.float64).reshape(-1, 3)
     depot_places = places(StopKind.DEPOT, depots[:, 0], depots[:, 1], depots[:, 2])
     return Context(orders=orders_table(orders), places=join_places(depot_places))
+
+
+class AfterRound(Protocol):
+    """Called in the round's transaction once its trips are stored (the rules hook in here)."""
+
+    def __call__(
+        self,
+        conn: psycopg.Connection[Any],
+        result: VehicleResult,
+        *,
+        context: Context,
+        vehicle_ids: Sequence[int],
+        after_us: Sequence[int],
+        window_us: tuple[int, int],
+        until_us: int,
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,6 +242,7 @@ def process_dirty(
     limit: int = 500,
     settle_s: float = 0.0,
     lease_s: float = 120.0,
+    after: AfterRound | None = None,
 ) -> RoundOutcome | None:
     """One round of the live engine: claim marked vehicles, recompute them, store, unmark."""
     started = time.perf_counter()
@@ -257,7 +274,8 @@ def process_dirty(
             query("copy_fixes_of_vehicles"),
             {"vehicle_ids": vehicle_ids, "from": [utc(t) for t in from_us]},
         )
-        context = load_context(conn, vehicle_ids, min(from_us), time.time_ns() // 1000)
+        now_us = time.time_ns() // 1000
+        context = load_context(conn, vehicle_ids, min(from_us), now_us)
         result = run_fleet(track, context, params)
         slot = np.searchsorted(np.array(vehicle_ids), result.trips.vehicle_id)
         chosen = result.trips.start_us > np.array(keep_after_us, dtype=np.int64)[slot]
@@ -267,6 +285,20 @@ def process_dirty(
         )
         stored = store_result(conn, result, context, params, chosen)
         refresh_usage(conn, vehicle_ids, [utc(t) for t in from_us])
+        if after is not None and len(track):
+            # judge only up to the data every vehicle of the round has: an order whose window is over by the
+            # wall clock but whose fixes have not all arrived (blind-area back-fill) is not judged yet
+            last_row = np.append(np.flatnonzero(np.diff(track.vehicle_id)), len(track) - 1)
+            horizon_us = int(track.t_us[last_row].min())
+            after(
+                conn,
+                result,
+                context=context,
+                vehicle_ids=vehicle_ids,
+                after_us=keep_after_us,
+                window_us=(min(from_us), horizon_us),
+                until_us=horizon_us,
+            )
         conn.execute(
             query("done_dirty"),
             {"vehicle_ids": vehicle_ids, "dirty_at": [dirty_at for _, _, dirty_at in claimed]},
@@ -284,6 +316,7 @@ def recompute(
     *,
     step_s: float = 86_400.0,
     progress: Callable[[int], None] | None = None,
+    after: AfterRound | None = None,
 ) -> tuple[int, int]:
     """Recompute every vehicle's trips starting in [from_us, to_us), a step at a time; (fixes read, trips)."""
     margin_us = int((params.trip.context_s + MARGIN_S) * 1e6)
@@ -301,6 +334,16 @@ def recompute(
             conn.execute(query("delete_trips_in_range"), {"from": utc(lo), "to": utc(hi)})
             stored = store_result(conn, result, context, params, chosen)
             refresh_usage(conn, vehicles, [utc(lo)] * len(vehicles))
+            if after is not None:
+                after(
+                    conn,
+                    result,
+                    context=context,
+                    vehicle_ids=vehicles,
+                    after_us=[lo - 1] * len(vehicles),
+                    window_us=(lo - margin_us, hi + margin_us),
+                    until_us=hi,
+                )
         fixes += len(track)
         trips += stored.trips
         if progress:
@@ -317,6 +360,7 @@ def run_engine(
     poll_s: float = 0.5,
     limit: int = 500,
     lease_s: float = 120.0,
+    after: AfterRound | None = None,
 ) -> None:
     """The live engine: rounds until ``stop``; a lost database connection is retried."""
     log.info("track engine %s: polling the engine queue every %.1f s", worker, poll_s)
@@ -325,7 +369,7 @@ def run_engine(
         try:
             if conn is None:
                 conn = psycopg.connect(database_url, autocommit=True)
-            outcome = process_dirty(conn, worker, params, limit=limit, lease_s=lease_s)
+            outcome = process_dirty(conn, worker, params, limit=limit, lease_s=lease_s, after=after)
             if outcome is None:
                 stop.wait(poll_s)
             else:

@@ -24,10 +24,16 @@ UPDATE engine_queue SET claimed_by = NULL, claimed_at = NULL
 WHERE vehicle_id = ANY(%(vehicle_ids)s) AND vehicle_id NOT IN (SELECT vehicle_id FROM done);
 
 -- trip_anchors --
--- Per vehicle: the end of its last final trip that ended before ``before`` (the changed data minus the
--- engine's context), and the start of its first stored trip (where to start when there is no anchor).
+-- Per vehicle: the end of its last final trip that ended at a depot before ``before`` (the changed data
+-- minus the engine's context): recomputing from an outing's start keeps the whole outing (depot to depot)
+-- in view, so order links and alerts come out as a full recompute gives them. Also the start of its
+-- first stored trip (where to start when there is no anchor).
 SELECT d.vehicle_id,
-       (extract(epoch FROM max(t.end_at) FILTER (WHERE t.final AND t.end_at <= d.before)) * 1000000)::bigint,
+       (extract(epoch FROM max(t.end_at) FILTER (
+           WHERE t.final AND t.end_at <= d.before
+             AND EXISTS (SELECT 1 FROM depot AS p
+                         WHERE abs(p.lon - t.end_lon) < 0.004 AND abs(p.lat - t.end_lat) < 0.003)
+       )) * 1000000)::bigint,
        (extract(epoch FROM min(t.start_at)) * 1000000)::bigint
 FROM unnest(%(vehicle_ids)s::integer[], %(before)s::timestamptz[]) AS d(vehicle_id, before)
 LEFT JOIN trip AS t ON t.vehicle_id = d.vehicle_id

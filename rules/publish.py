@@ -1,0 +1,67 @@
+"""New alerts to MQTT, under ``alerts/<agency code>/<kind>`` (a tree no terminal may write to: the
+broker's ACL gives terminals ``fleet/%u/#`` only). QoS 1; an alert is marked published once the broker
+acknowledged it, so a crash re-publishes (at least once) rather than loses."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import orjson
+import psycopg
+
+from simulators.publish import Publisher
+from store.queries import query
+
+log = logging.getLogger(__name__)
+
+
+def alert_messages(rows: list[tuple[Any, ...]]) -> list[tuple[str, bytes]]:
+    messages = []
+    for alert_id, agency, kind, severity, vehicle_id, plate, order_id, start_at, end_at, evidence in rows:
+        payload = {
+            "alert_id": alert_id,
+            "kind": kind,
+            "severity": severity,
+            "vehicle_id": vehicle_id,
+            "plate": plate,
+            "dispatch_order_id": order_id,
+            "start_at": start_at.isoformat(),
+            "end_at": end_at.isoformat(),
+            "evidence": orjson.loads(evidence),
+        }
+        messages.append((f"alerts/{agency}/{kind}", orjson.dumps(payload)))
+    return messages
+
+
+def publish_new_alerts(conn: psycopg.Connection[Any], publisher: Publisher, limit: int = 500) -> int:
+    rows = conn.execute(query("unpublished_alerts"), {"limit": limit}).fetchall()
+    if not rows:
+        return 0
+    result = publisher.publish(alert_messages(rows), timeout_s=30)
+    if result.acknowledged < result.messages:
+        log.warning(
+            "broker acknowledged %d of %d alerts; the rest go again", result.acknowledged, result.messages
+        )
+        return 0
+    conn.execute(query("mark_published"), {"alert_ids": [r[0] for r in rows]})
+    return len(rows)
+
+
+def run_alert_publisher(
+    database_url: str, host: str, port: int, stop: threading.Event, *, client_id: str, poll_s: float = 0.5
+) -> None:
+    publisher = Publisher(host, port, client_id=client_id)
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    if publish_new_alerts(conn, publisher) == 0:
+                        stop.wait(poll_s)
+                except psycopg.OperationalError as error:
+                    log.warning("alert publisher: database lost (%s)", str(error).strip())
+                    stop.wait(2.0)
+                    return
+    finally:
+        publisher.close()

@@ -1,0 +1,223 @@
+"""The rules' I/O shell: configuration and records from the database in, alerts upserted out.
+
+The track engine calls ``RulesStep`` after each round (live) or step (recompute), in the same
+transaction as the trips it stored: the alerts always describe the stored trips.
+
+- An alert is upserted on its natural key (kind, vehicle, anchor, anchor value): recomputation and late
+  data update it in place, never duplicate it. An alert a supervisor has reviewed (status not 'open')
+  is never rewritten.
+- An open alert in the recomputed span that the rules no longer raise is marked retracted (kept, with
+  its evidence), and comes back to life if a later recomputation raises it again.
+- A rule that raised is recorded in ``rule_failure``; the other rules' alerts are stored as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import psycopg
+
+from rules.alert import Alert, Anchor
+from rules.calendar import calendar_from_days
+from rules.catalogue import Evaluation, evaluate
+from rules.config import ForbiddenZones, RuleConfig, Vehicles, no_roads, polylines
+from rules.facts import FuelRecords, MaintenanceRecords, Reports, RuleInputs
+from store.queries import query
+from tracks.pipeline import Context, VehicleResult
+
+log = logging.getLogger(__name__)
+
+_TIME_ANCHORS = {Anchor.TRIP, Anchor.STOP, Anchor.GAP, Anchor.NIGHT}
+
+
+def _utc(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1e6, tz=UTC)
+
+
+def load_config(conn: psycopg.Connection[Any]) -> RuleConfig:
+    """Calendar, depots, tanks, fuel norms and forbidden zones as the database holds them. Road speed
+    limits are not in the database yet: overspeed uses the default limit."""
+    calendar = calendar_from_days(conn.execute(query("rule_calendar")).fetchall())
+    rows = conn.execute(query("rule_vehicles")).fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+    vehicles = Vehicles(
+        vehicle_id=np.array(columns[0], dtype=np.int64),
+        depot_lon=np.array(columns[1], dtype=np.float64),
+        depot_lat=np.array(columns[2], dtype=np.float64),
+        depot_radius_m=np.array(columns[3], dtype=np.float64),
+        tank_l=np.array(columns[4], dtype=np.float64),
+        fuel_norm_l_per_100km=np.array(columns[5], dtype=np.float64),
+    )
+    zones = [
+        (place_id, orjson.loads(polygon)) for place_id, polygon in conn.execute(query("rule_forbidden_zones"))
+    ]
+    rings = [np.asarray(polygon["coordinates"][0], dtype=np.float64) for _, polygon in zones]
+    forbidden = ForbiddenZones(
+        zone_id=np.array([place_id for place_id, _ in zones], dtype=np.int64),
+        rings=polylines([r[:, 0] for r in rings], [r[:, 1] for r in rings]),
+    )
+    return RuleConfig(calendar=calendar, vehicles=vehicles, forbidden=forbidden, speed=no_roads())
+
+
+def load_records(
+    conn: psycopg.Connection[Any], vehicle_ids: Sequence[int], from_us: int, to_us: int
+) -> tuple[FuelRecords, MaintenanceRecords]:
+    window = {"vehicle_ids": list(vehicle_ids), "from": _utc(from_us), "to": _utc(to_us)}
+    fuel = conn.execute(query("rule_fuel_records"), window).fetchall()
+    repairs = conn.execute(query("rule_maintenance_records"), window).fetchall()
+    f = list(zip(*fuel, strict=True)) if fuel else [()] * 7
+    m = list(zip(*repairs, strict=True)) if repairs else [()] * 7
+    return (
+        FuelRecords(
+            record_id=np.array(f[0], dtype=np.int64),
+            vehicle_id=np.array(f[1], dtype=np.int64),
+            t_us=np.array(f[2], dtype=np.int64),
+            lon=np.array(f[3], dtype=np.float64),
+            lat=np.array(f[4], dtype=np.float64),
+            litres=np.array(f[5], dtype=np.float64),
+            place_id=np.array(f[6], dtype=np.int64),
+        ),
+        MaintenanceRecords(
+            record_id=np.array(m[0], dtype=np.int64),
+            vehicle_id=np.array(m[1], dtype=np.int64),
+            start_us=np.array(m[2], dtype=np.int64),
+            end_us=np.array(m[3], dtype=np.int64),
+            lon=np.array(m[4], dtype=np.float64),
+            lat=np.array(m[5], dtype=np.float64),
+            place_id=np.array(m[6], dtype=np.int64),
+        ),
+    )
+
+
+def _row(alert: Alert) -> dict[str, Any]:
+    evidence = alert.evidence
+    return {
+        "kind": alert.kind.value,
+        "severity": alert.severity.value,
+        "vehicle_id": alert.vehicle_id,
+        "anchor": alert.anchor.value,
+        "anchor_value": alert.anchor_value,
+        "dispatch_order_id": alert.order_id,
+        "start_at": _utc(alert.start_us),
+        "end_at": _utc(max(alert.end_us, alert.start_us)),
+        "evidence": orjson.dumps(
+            {
+                "thresholds": [
+                    {"name": f.name, "value": f.value, "unit": f.unit} for f in evidence.thresholds
+                ],
+                "measured": [{"name": f.name, "value": f.value, "unit": f.unit} for f in evidence.measured],
+                "segment": evidence.geojson(),
+                "trip_start_at": None
+                if alert.trip_start_us is None
+                else _utc(alert.trip_start_us).isoformat(),
+                "place_id": alert.place_id,
+                "fuel_record_id": alert.fuel_record_id,
+                "maintenance_record_id": alert.maintenance_record_id,
+            }
+        ).decode(),
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredAlerts:
+    raised: int = 0  # new alerts
+    updated: int = 0
+    retracted: int = 0
+    failures: int = 0
+
+
+def store_evaluation(
+    conn: psycopg.Connection[Any],
+    evaluation: Evaluation,
+    vehicle_ids: Sequence[int],
+    after_us: Sequence[int],
+    until_us: int,
+) -> StoredAlerts:
+    """Upsert the alerts that start after each vehicle's ``after_us`` (earlier ones were judged on the
+    context only) and before ``until_us``, and retract the open ones there that were not raised again."""
+    after = dict(zip(vehicle_ids, after_us, strict=True))
+    fresh = [
+        a for a in evaluation.alerts if a.vehicle_id in after and after[a.vehicle_id] < a.start_us < until_us
+    ]
+    raised = updated = 0
+    if fresh:
+        with conn.cursor() as cur:
+            for alert in fresh:
+                row = cur.execute(query("upsert_alert"), _row(alert)).fetchone()
+                if row is not None:
+                    raised += int(row[0])
+                    updated += int(not row[0])
+    kept = [(a.kind.value, a.vehicle_id, a.anchor.value, a.anchor_value) for a in fresh]
+    retracted = conn.execute(
+        query("retract_alerts"),
+        {
+            "vehicle_ids": list(vehicle_ids),
+            "after": [_utc(max(a, 0)) for a in after_us],
+            "until": _utc(until_us),
+            "kinds": [k[0] for k in kept],
+            "vehicles": [k[1] for k in kept],
+            "anchors": [k[2] for k in kept],
+            "anchor_values": [k[3] for k in kept],
+        },
+    ).rowcount
+    for failure in evaluation.failures:
+        log.error("rule %s failed on vehicle %s: %s", failure.rule, failure.vehicle_id, failure.error)
+        conn.execute(
+            query("insert_rule_failure"),
+            {"rule": failure.rule, "vehicle_id": failure.vehicle_id, "detail": failure.error},
+        )
+    return StoredAlerts(
+        raised=raised, updated=updated, retracted=retracted, failures=len(evaluation.failures)
+    )
+
+
+@dataclass(slots=True)
+class RulesStep:
+    """Evaluate the rules on what the engine just stored; the configuration is reloaded periodically."""
+
+    reload_s: float = 60.0
+    _config: RuleConfig | None = None
+    _loaded_at: float = 0.0
+    totals: dict[str, int] = field(default_factory=lambda: {"raised": 0, "updated": 0, "retracted": 0})
+
+    def __call__(
+        self,
+        conn: psycopg.Connection[Any],
+        result: VehicleResult,
+        *,
+        context: Context,
+        vehicle_ids: Sequence[int],
+        after_us: Sequence[int],
+        window_us: tuple[int, int],
+        until_us: int,
+    ) -> None:
+        if self._config is None or time.monotonic() - self._loaded_at > self.reload_s:
+            self._config = load_config(conn)
+            self._loaded_at = time.monotonic()
+        fuel, maintenance = load_records(conn, vehicle_ids, *window_us)
+        reports = Reports(vehicle_id=result.track.vehicle_id, t_us=result.track.t_us)
+        inputs = RuleInputs(
+            result=result,
+            orders=context.orders,
+            start_us=window_us[0],
+            end_us=window_us[1],
+            fuel=fuel,
+            maintenance=maintenance,
+            reports=reports,
+        )
+        stored = store_evaluation(conn, evaluate(inputs, self._config), vehicle_ids, after_us, until_us)
+        self.totals["raised"] += stored.raised
+        self.totals["updated"] += stored.updated
+        self.totals["retracted"] += stored.retracted
+        if stored.raised or stored.retracted or stored.failures:
+            log.info(
+                "rules: %d alerts raised, %d updated, %d retracted, %d rule failures",
+                stored.raised, stored.updated, stored.retracted, stored.failures,
+            )  # fmt: skip
