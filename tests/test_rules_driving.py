@@ -113,3 +113,17 @@ def test_an_honest_odometer_or_a_silence_is_not_padding() -> None:
     for day in (honest, silent):
         facts, config = scene_facts(Scene(days={1: day}))
         assert mileage_padding(facts, config) == ()
+
+
+def test_a_run_is_timed_between_fixes_from_the_distance_driven() -> None:
+    """90 km/h for exactly 80 s between fixes 10 s apart: its ends are placed inside the legs."""
+    burst = itinerary(
+        Park("10:00"),
+        Drive([DEPOT, (1000.0, 0.0)], speed_kmh=50, every_s=10),
+        Drive([(1000.0, 0.0), (3000.0, 0.0)], speed_kmh=90, every_s=10),
+        Drive([(3000.0, 0.0), EAST], speed_kmh=50, every_s=10),
+        Park("12:00"),
+    )
+    facts, config = scene_facts(Scene(days={1: burst}, agency=ROADS))
+    (alert,) = overspeed(facts, config)
+    assert abs(alert.evidence.value("over_s") - 80.0) < 2.0
