@@ -34,7 +34,7 @@ def add_rules_parser(sub: Any) -> None:
     score.add_argument(
         "--start", type=date.fromisoformat, default=None, help="first day (default: simulator's)"
     )
-    score.add_argument("--tolerance-s", type=float, default=300.0, help="time tolerance of a match")
+    score.add_argument("--tolerance-s", type=float, default=60.0, help="time tolerance of a match")
     score.add_argument("--no-clean", action="store_true", help="skip the clean run")
     score.add_argument("--json", action="store_true", help="one JSON object as the last line")
     score.set_defaults(func=cmd_score)
