@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from rules.catalogue import RULES
+from rules.facts import derive_facts
 from rules.score import Spans, clean_week_alerts, match, score_run
+from rules.simfeed import alerts_of
 from simulators.run import SimParams, simulate
 from simulators.violations import CLEAN, ViolationRates
 from simulators.world import build_world
@@ -46,3 +49,14 @@ def test_a_small_fleet_with_many_violations_scores_high_and_a_clean_one_raises_n
     per_kind = scored["per_kind"]
     assert isinstance(per_kind, dict) and set(per_kind) >= {"no_order", "detour", "fuel_consumption"}
     assert clean_week_alerts(simulate(world, SimParams(days=2, rates=CLEAN))) == {"total": 0}
+
+
+def test_every_rule_gives_a_vehicle_the_same_alerts_alone_as_in_the_fleet() -> None:
+    """What a failing rule's vehicle-by-vehicle retry relies on: ``Facts.only`` loses nothing."""
+    found = alerts_of(simulate(build_world(30, 3), SimParams(days=2, rates=ViolationRates().scaled(8))))
+    facts = derive_facts(found.inputs, found.config)
+    for rule in RULES:
+        fleet = rule.check(facts, found.config)
+        for vehicle in facts.vehicle_ids.tolist()[::3]:
+            alone = set(rule.check(facts.only(vehicle), found.config))
+            assert alone == {a for a in fleet if a.vehicle_id == vehicle}, (rule.name, vehicle)
