@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import audit, fleet, nearest, orders, tariffs, users
+from api import alerts, audit, fleet, nearest, orders, stream, tariffs, trips, usage, users
 from api.errors import (
     ApiError,
     ConflictError,
@@ -138,7 +138,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for error_type in handled:
         app.add_exception_handler(error_type, _handle)
     app.add_exception_handler(RequestValidationError, _handle_validation)
-    # the fixed path /v1/vehicles/nearest before /v1/vehicles/{vehicle_id}
-    for router in (nearest.router, users.router, fleet.router, orders.router, tariffs.router, audit.router):
+    # fixed paths before their parameterised siblings: /v1/vehicles/nearest before
+    # /v1/vehicles/{vehicle_id}, /v1/alerts/stream before /v1/alerts/{alert_id}
+    routers = (
+        nearest.router,
+        users.router,
+        fleet.router,
+        orders.router,
+        tariffs.router,
+        audit.router,
+        trips.router,
+        stream.router,
+        alerts.router,
+        usage.router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

@@ -24,6 +24,7 @@ ORDER_APPROVERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 DISPATCHERS = frozenset({Role.ADMIN, Role.DISPATCHER})  # nearest free car
 PLANNERS = frozenset({Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR})  # merge suggestions
 AUDIT_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+ALERT_REVIEWERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 ADMINS = frozenset({Role.ADMIN})
 
 
@@ -80,13 +81,13 @@ CLI_CALLER = Caller(
     api_user_id=None, name="cli", role=Role.ADMIN, agency_ids=frozenset(), pool_ids=frozenset()
 )
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False, description="A token from `fleetwatch api token` or POST /v1/users/{id}/tokens."
 )
 
 
 async def current_caller(
-    conn: Conn, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    conn: Conn, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
     if credentials is None:
         raise NotAuthenticatedError("an Authorization: Bearer <token> header is required")

@@ -305,8 +305,27 @@ async def vehicle_track(
         raise InvalidInputError(
             f"a track spans at most {settings.max_track_range_s} s; narrow start_at..end_at"
         )
-    page = min(limit or settings.max_track_points, settings.max_track_points)
     await get_vehicle(conn, caller, vehicle_id)
+    return await read_track(
+        conn,
+        vehicle_id=vehicle_id,
+        start_at=start_at,
+        end_at=end_at,
+        page=min(limit or settings.max_track_points, settings.max_track_points),
+        include_invalid=include_invalid,
+    )
+
+
+async def read_track(
+    conn: AsyncConnection[TupleRow],
+    *,
+    vehicle_id: int,
+    start_at: datetime,
+    end_at: datetime,
+    page: int,
+    include_invalid: bool,
+) -> Track:
+    """One page of a vehicle's fixes in [start_at, end_at) as a GeoJSON Feature (scope: the caller's)."""
     params = {
         "vehicle_id": vehicle_id,
         "start_at": start_at,
