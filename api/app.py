@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import alerts, audit, fleet, nearest, orders, stream, tariffs, trips, usage, users
+from api import alerts, audit, fleet, nearest, orders, settlement, stream, tariffs, trips, usage, users
 from api.errors import (
     ApiError,
     ConflictError,
@@ -139,7 +139,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.add_exception_handler(error_type, _handle)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     # fixed paths before their parameterised siblings: /v1/vehicles/nearest before
-    # /v1/vehicles/{vehicle_id}, /v1/alerts/stream before /v1/alerts/{alert_id}
+    # /v1/vehicles/{vehicle_id}, /v1/alerts/stream before /v1/alerts/{alert_id},
+    # a statement's .csv before the statement
     routers = (
         nearest.router,
         users.router,
@@ -151,6 +152,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         stream.router,
         alerts.router,
         usage.router,
+        settlement.router,
     )
     for router in routers:
         app.include_router(router)

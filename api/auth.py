@@ -25,6 +25,7 @@ DISPATCHERS = frozenset({Role.ADMIN, Role.DISPATCHER})  # nearest free car
 PLANNERS = frozenset({Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR})  # merge suggestions
 AUDIT_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 ALERT_REVIEWERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+SETTLEMENT_WRITERS = frozenset({Role.ADMIN})  # provider reports
 ADMINS = frozenset({Role.ADMIN})
 
 

@@ -34,7 +34,6 @@ from tests.conftest import TEMPLATE, wait_until
 from tracks.params import Params
 from tracks.worker import process_dirty
 
-SIM_TEMPLATE = f"fleetwatch_sim_{os.getpid()}"
 BATCH = 2_000
 
 
@@ -79,18 +78,24 @@ def _allow_connections(base_url: str, name: str, allow: bool) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimTemplate:
+    name: str  # of the seeded database
+    day: date  # the simulated China-local day
+
+
 @pytest.fixture(scope="session")
-def sim_template(template_db: str, base_url: str) -> Iterator[date]:
-    """The seeded database (a template); yields the simulated China-local day."""
+def sim_template(template_db: str, base_url: str) -> Iterator[SimTemplate]:
+    """The seeded database, a template. Each test module that imports this fixture gets its own."""
     del template_db
-    url = with_dbname(base_url, SIM_TEMPLATE)
-    drop_database(url)
+    name = f"fleetwatch_sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    url = with_dbname(base_url, name)
     create_database(url, template=TEMPLATE)
     day = (datetime.now(UTC) + timedelta(hours=8)).date() - timedelta(days=2)
     seed_day(url, day)
-    _allow_connections(base_url, SIM_TEMPLATE, False)
-    yield day
-    _allow_connections(base_url, SIM_TEMPLATE, True)
+    _allow_connections(base_url, name, False)
+    yield SimTemplate(name=name, day=day)
+    _allow_connections(base_url, name, True)
     drop_database(url)
 
 
@@ -116,10 +121,10 @@ class Sim:
 
 
 @pytest.fixture
-def sim(sim_template: date, base_url: str) -> Iterator[Sim]:
+def sim(sim_template: SimTemplate, base_url: str) -> Iterator[Sim]:
     url = with_dbname(base_url, f"fleetwatch_s_{uuid.uuid4().hex[:12]}")
-    create_database(url, template=SIM_TEMPLATE)
-    yield Sim(url=url, day=sim_template)
+    create_database(url, template=sim_template.name)
+    yield Sim(url=url, day=sim_template.day)
     drop_database(url)
 
 
