@@ -177,6 +177,7 @@ def statement_csv(statement: Statement) -> str:
     for line in statement.lines:
         values = line.model_dump(mode="json")
         values["trips"] = " ".join(f"{t.trip_id}:{t.role.value}" for t in line.trips)
+        values["final"] = "true" if line.final else "false"
         values["verified_km"] = f"{line.verified_km:.3f}"
         values["verified_hours"] = f"{line.verified_hours:.3f}"
         if line.km_difference is not None:
