@@ -138,13 +138,16 @@ def store_evaluation(
     evaluation: Evaluation,
     vehicle_ids: Sequence[int],
     after_us: Sequence[int],
-    until_us: int,
+    until_us: Sequence[int],
 ) -> StoredAlerts:
-    """Upsert the alerts that start after each vehicle's ``after_us`` (earlier ones were judged on the
-    context only) and before ``until_us``, and retract the open ones there that were not raised again."""
-    after = dict(zip(vehicle_ids, after_us, strict=True))
+    """Per vehicle, upsert the alerts that start after ``after_us`` (earlier ones were judged on the
+    context only) and end by ``until_us`` (its newest data: an order whose window reaches past what the
+    car has reported is not judged yet), and retract the open ones there that were not raised again."""
+    span = {v: (a, u) for v, a, u in zip(vehicle_ids, after_us, until_us, strict=True)}
     fresh = [
-        a for a in evaluation.alerts if a.vehicle_id in after and after[a.vehicle_id] < a.start_us < until_us
+        a
+        for a in evaluation.alerts
+        if a.vehicle_id in span and span[a.vehicle_id][0] < a.start_us and a.end_us <= span[a.vehicle_id][1]
     ]
     raised = updated = 0
     if fresh:
@@ -160,7 +163,7 @@ def store_evaluation(
         {
             "vehicle_ids": list(vehicle_ids),
             "after": [_utc(max(a, 0)) for a in after_us],
-            "until": _utc(until_us),
+            "until": [_utc(u) for u in until_us],
             "kinds": [k[0] for k in kept],
             "vehicles": [k[1] for k in kept],
             "anchors": [k[2] for k in kept],
@@ -196,7 +199,7 @@ class RulesStep:
         vehicle_ids: Sequence[int],
         after_us: Sequence[int],
         window_us: tuple[int, int],
-        until_us: int,
+        until_us: Sequence[int],
     ) -> None:
         if self._config is None or time.monotonic() - self._loaded_at > self.reload_s:
             self._config = load_config(conn)

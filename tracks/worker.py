@@ -121,7 +121,7 @@ class AfterRound(Protocol):
         vehicle_ids: Sequence[int],
         after_us: Sequence[int],
         window_us: tuple[int, int],
-        until_us: int,
+        until_us: Sequence[int],
     ) -> None: ...
 
 
@@ -286,18 +286,20 @@ def process_dirty(
         stored = store_result(conn, result, context, params, chosen)
         refresh_usage(conn, vehicle_ids, [utc(t) for t in from_us])
         if after is not None and len(track):
-            # judge only up to the data every vehicle of the round has: an order whose window is over by the
-            # wall clock but whose fixes have not all arrived (blind-area back-fill) is not judged yet
+            # each vehicle is judged up to its own newest fix: an order whose window is over by the wall
+            # clock but whose fixes have not all arrived (blind-area back-fill) is not judged yet
             last_row = np.append(np.flatnonzero(np.diff(track.vehicle_id)), len(track) - 1)
-            horizon_us = int(track.t_us[last_row].min())
+            newest = dict(
+                zip(track.vehicle_id[last_row].tolist(), track.t_us[last_row].tolist(), strict=True)
+            )
             after(
                 conn,
                 result,
                 context=context,
                 vehicle_ids=vehicle_ids,
                 after_us=keep_after_us,
-                window_us=(min(from_us), horizon_us),
-                until_us=horizon_us,
+                window_us=(min(from_us), max(newest.values())),
+                until_us=[newest.get(v, a) for v, a in zip(vehicle_ids, keep_after_us, strict=True)],
             )
         conn.execute(
             query("done_dirty"),
@@ -342,7 +344,7 @@ def recompute(
                     vehicle_ids=vehicles,
                     after_us=[lo - 1] * len(vehicles),
                     window_us=(lo - margin_us, hi + margin_us),
-                    until_us=hi,
+                    until_us=[hi] * len(vehicles),
                 )
         fixes += len(track)
         trips += stored.trips

@@ -22,4 +22,8 @@ def run_bench(args: argparse.Namespace) -> int:
         from fleetwatch.bench.tracks import bench_tracks
 
         return bench_tracks(args)
+    if args.which == "live":
+        from fleetwatch.bench.live import bench_live
+
+        return bench_live(args)
     raise SystemExit(f"unknown benchmark {args.which!r}")

@@ -184,10 +184,10 @@ def bench_accuracy(args: argparse.Namespace) -> int:
     today = (datetime.now(UTC) + timedelta(hours=8)).date()
     start = today - timedelta(days=args.days + 1)
     started = time.monotonic()
-    run = simulate(build_world(args.vehicles, args.seed), SimParams(start=start, days=args.days))
+    run = simulate(build_world((args.vehicles or 200), args.seed), SimParams(start=start, days=args.days))
     log.info(
         "simulated %d vehicles × %d days from %s: %d true trips",
-        args.vehicles,
+        (args.vehicles or 200),
         args.days,
         start,
         len(run.truth.trips),
@@ -205,7 +205,7 @@ def bench_accuracy(args: argparse.Namespace) -> int:
 
             recompute(conn, first_us, first_us + days * 86_400_000_000, params, progress=advance)
         result: dict[str, Any] = {
-            "vehicles": args.vehicles,
+            "vehicles": (args.vehicles or 200),
             "days": args.days,
             "seed": args.seed,
             **score_trips(_true_trips(run), _stored_trips(conn), args.tolerance_s),

@@ -47,8 +47,9 @@ RETURNING xmax = 0;
 -- Open alerts of the recomputed vehicles, in the recomputed span, that the rules did not raise again.
 UPDATE alert AS a
 SET retracted_at = clock_timestamp(), updated_at = clock_timestamp()
-FROM unnest(%(vehicle_ids)s::integer[], %(after)s::timestamptz[]) AS w(vehicle_id, after_at)
-WHERE a.vehicle_id = w.vehicle_id AND a.start_at > w.after_at AND a.start_at < %(until)s
+FROM unnest(%(vehicle_ids)s::integer[], %(after)s::timestamptz[], %(until)s::timestamptz[])
+     AS w(vehicle_id, after_at, until_at)
+WHERE a.vehicle_id = w.vehicle_id AND a.start_at > w.after_at AND a.end_at <= w.until_at
   AND a.status = 'open' AND a.retracted_at IS NULL
   AND (a.kind, a.vehicle_id, a.anchor, a.anchor_value) NOT IN (
       SELECT * FROM unnest(%(kinds)s::text[], %(vehicles)s::integer[], %(anchors)s::text[],
