@@ -32,7 +32,7 @@ from tracks.columns import freeze_columns
 from tracks.geo import Metric, leg_m, metric, pair_m
 from tracks.params import TripParams
 from tracks.ranges import in_ranges, reduce_ranges
-from tracks.track import IGNITION_OFF, IGNITION_UNKNOWN, Track, continues, look_back
+from tracks.track import IGNITION_OFF, IGNITION_UNKNOWN, Track, continues, look_back, vehicle_starts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,6 +294,16 @@ def _too_short(track: Track, segments: Segments, geo: Geometry, params: TripPara
     bounds = trip_bounds(track, segments.start[trips], segments.end[trips], params, geo)
     distance_m = reduce_ranges(np.add, geo.leg_m, bounds.from_row + 1, bounds.to_row + 1, empty=0.0)
     duration_s = (bounds.end_us - bounds.start_us) / 1e6
+    # A trip still under way at the newest fix (its segment reaches the vehicle's last row) counts as
+    # soon as the car is stop_radius_m from where it stood — Traccar's start rule — so the live rules see
+    # a departure without an order at once; it is provisional (tracks.pipeline.final_trips) and dropped
+    # again by a later round if it stays short.
+    vehicle_end = vehicle_starts(track.vehicle_id)[1:]
+    open_trip = np.isin(segments.end[trips], vehicle_end)
+    min_m = np.where(
+        open_trip, min(params.stop_radius_m, params.min_trip_distance_m), params.min_trip_distance_m
+    )
+    min_s = np.where(open_trip, 0.0, params.min_trip_duration_s)
     short = np.zeros(len(segments), np.bool_)
-    short[trips] = (distance_m < params.min_trip_distance_m) | (duration_s < params.min_trip_duration_s)
+    short[trips] = (distance_m < min_m) | (duration_s < min_s)
     return short
