@@ -11,16 +11,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from tqdm import tqdm
 
+from fleetwatch.mosquitto import free_port, wait_port
 from fleetwatch.processes import start_fleetwatch, start_ingest, stop
 from fleetwatch.settings import MqttSettings, StoreSettings
 from store.db import create_database, with_dbname
@@ -145,7 +151,87 @@ def run_demo(args: argparse.Namespace) -> int:
             stop(engine)
     _summary(url, result.acknowledged, fixes_sent, elapsed)
     _engine_summary(url, engine_s)
+    _api_calls(url, start)
     return 0
+
+
+def _api_calls(url: str, start: date) -> None:
+    """The API up on a free loopback port, and the calls the dispatch service, a supervisor and the
+    settlement office would make against the demo fleet."""
+    port = free_port()
+    env = {
+        "FLEETWATCH_DATABASE_URL": url,
+        "FLEETWATCH_API_PORT": str(port),
+        # the demo fleet last reported yesterday: count a car as online if it reported in the last 3 days
+        "FLEETWATCH_ONLINE_WITHIN_S": str(3 * 86_400),
+    }
+    token = (
+        subprocess.run(
+            [sys.executable, "-m", "fleetwatch.cli", "api", "token", "--user", "demo", "--role", "admin"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    with psycopg.connect(url) as conn:
+        # the settlement office's tariffs (own pools: 2 yuan/km + 30 yuan/h; rental: 400 yuan/day + 60/h)
+        conn.execute(
+            "INSERT INTO tariff (pool_id, kind, per_km_fen, per_hour_fen, per_day_fen, discount_pct, valid_from,"
+            " note)"
+            " SELECT pool_id, CASE kind WHEN 'rental' THEN 'rental' WHEN 'ride_hailing' THEN 'ride_hailing'"
+            " ELSE 'own_pool' END, CASE WHEN kind IN ('city', 'district') THEN 200 END,"
+            " CASE WHEN kind IN ('city', 'district') THEN 3000 WHEN kind = 'rental' THEN 6000 END,"
+            " CASE WHEN kind = 'rental' THEN 40000 END, CASE WHEN kind = 'ride_hailing' THEN 10 END,"
+            " %s, 'demo tariff' FROM pool",
+            (start - timedelta(days=60),),
+        )
+        depot = conn.execute("SELECT name, lon, lat FROM depot ORDER BY depot_id LIMIT 1").fetchone()
+        agency = conn.execute(
+            "SELECT agency_id, a.name FROM dispatch_order JOIN agency AS a USING (agency_id)"
+            " GROUP BY agency_id, a.name ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
+    assert depot is not None and agency is not None
+    with tempfile.TemporaryDirectory(prefix="fleetwatch-demo-api-") as tmp:
+        server = start_fleetwatch(["api"], env, Path(tmp) / "api.log", ready="API ready")
+        wait_port(port)
+        try:
+            base = f"http://127.0.0.1:{port}/v1"
+
+            def get(path: str) -> Any:
+                request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.loads(response.read())
+
+            print(f"fleetwatch demo — API on http://127.0.0.1:{port}/v1 (token for user 'demo', role admin)")
+            near = get(f"/vehicles/nearest?lon={depot[1]}&lat={depot[2]}&k=3&seats=4")
+            print(f"  GET /vehicles/nearest?…&k=3&seats=4  — free cars nearest {depot[0]}:")
+            for car in near["vehicles"]:
+                print(
+                    f"    {car['plate']}  {car['seats']} seats  {car['distance_m']:.0f} m"
+                    f"  fix age {car['fix_age_s']:.0f} s"
+                )
+            alerts: list[dict[str, Any]] = get("/alerts?status=open&limit=5")
+            print("  GET /alerts?status=open&limit=5  — the supervisors' queue:")
+            for alert in alerts:
+                print(
+                    f"    #{alert['alert_id']} {alert['kind']} ({alert['severity']})"
+                    f" vehicle {alert['vehicle_id']} from {alert['start_at']}"
+                )
+            month = f"{start:%Y-%m}"
+            statement = get(f"/settlement/statements/{agency[0]}/{month}")
+            totals = statement["totals"]
+            print(f"  GET /settlement/statements/{agency[0]}/{month}  — {agency[1]}'s monthly statement:")
+            print(
+                f"    {totals['orders']} orders, {totals['verified_km']:.1f} verified km,"
+                f" {totals['verified_hours']:.1f} h, {totals['cost_yuan']} yuan"
+                f" ({totals['unpriced_lines']} lines without a tariff)"
+            )
+        finally:
+            stop(server)
+    print()
 
 
 def _wait_for_engine(conn: psycopg.Connection[Any], timeout_s: float = 120.0) -> None:

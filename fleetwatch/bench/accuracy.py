@@ -178,16 +178,17 @@ def bench_accuracy(args: argparse.Namespace) -> int:
     from simulators.run import SimParams, simulate
     from simulators.world import build_world
 
+    vehicles = args.vehicles or 200
     url = with_dbname(StoreSettings().database_url, "fleetwatch_bench_accuracy")
     create_database(url, drop_existing=True)
     migrate(url)
     today = (datetime.now(UTC) + timedelta(hours=8)).date()
     start = today - timedelta(days=args.days + 1)
     started = time.monotonic()
-    run = simulate(build_world((args.vehicles or 200), args.seed), SimParams(start=start, days=args.days))
+    run = simulate(build_world(vehicles, args.seed), SimParams(start=start, days=args.days))
     log.info(
         "simulated %d vehicles × %d days from %s: %d true trips",
-        (args.vehicles or 200),
+        vehicles,
         args.days,
         start,
         len(run.truth.trips),
@@ -205,18 +206,34 @@ def bench_accuracy(args: argparse.Namespace) -> int:
 
             recompute(conn, first_us, first_us + days * 86_400_000_000, params, progress=advance)
         result: dict[str, Any] = {
-            "vehicles": (args.vehicles or 200),
+            "vehicles": vehicles,
             "days": args.days,
             "seed": args.seed,
             **score_trips(_true_trips(run), _stored_trips(conn), args.tolerance_s),
             "fixes_stored": ingested["stored"],
             "fixes_quarantined": ingested["quarantined"],
         }
+    # the alert figures: the same seeded run through the engine and the rules in-process, with the
+    # simulator's road layer for speed limits (the database has no road table yet), and a clean week
+    from rules.score import clean_run, clean_week_alerts, score_run
+
+    alerts = score_run(run)
+    result.update(
+        {
+            k: alerts[k]
+            for k in ("alert_recall", "alert_precision", "alerts_expected", "alerts_raised", "per_kind")
+        }
+    )
+    result["rule_failures"] = alerts.get("rule_failures")
+    clean = clean_week_alerts(clean_run(vehicles, args.days, args.seed, start))
+    result["clean_week_alerts"] = clean["total"]
     result["seconds"] = round(time.monotonic() - started, 1)
     print(
         f"trips: F1 {result['trip_f1']} ({result['matched_trips']} of {result['true_trips']} true,"
         f" {result['stored_trips']} stored); mileage error median {result['mileage_error_median']},"
-        f" p95 {result['mileage_error_p95']}; order matching {result['order_match_accuracy']}",
+        f" p95 {result['mileage_error_p95']}; order matching {result['order_match_accuracy']};"
+        f" alerts recall {result['alert_recall']}, precision {result['alert_precision']},"
+        f" clean week {result['clean_week_alerts']}",
         file=sys.stderr,
     )
     if args.json:
