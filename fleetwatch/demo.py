@@ -179,8 +179,8 @@ def _api_calls(url: str, start: date) -> None:
     with psycopg.connect(url) as conn:
         # the settlement office's tariffs (own pools: 2 yuan/km + 30 yuan/h; rental: 400 yuan/day + 60/h)
         conn.execute(
-            "INSERT INTO tariff (pool_id, kind, per_km_fen, per_hour_fen, per_day_fen, discount_pct, valid_from,"
-            " note)"
+            "INSERT INTO tariff (pool_id, kind, per_km_fen, per_hour_fen, per_day_fen, discount_pct,"
+            " valid_from, note)"
             " SELECT pool_id, CASE kind WHEN 'rental' THEN 'rental' WHEN 'ride_hailing' THEN 'ride_hailing'"
             " ELSE 'own_pool' END, CASE WHEN kind IN ('city', 'district') THEN 200 END,"
             " CASE WHEN kind IN ('city', 'district') THEN 3000 WHEN kind = 'rental' THEN 6000 END,"
