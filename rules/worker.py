@@ -96,6 +96,40 @@ def load_records(
     )
 
 
+def load_reports(
+    conn: psycopg.Connection[Any], result: VehicleResult, vehicle_ids: Sequence[int], from_us: int
+) -> Reports:
+    """When each terminal reported at all: the stored fixes and the ones ingest quarantined (a tunnel's
+    invalid fixes), so that a tunnel does not look like a terminal gone silent."""
+    vehicle, t_us = [result.track.vehicle_id], [result.track.t_us]
+    extra_v, extra_t = [], []
+    for vehicle_id, payload in conn.execute(
+        query("rule_quarantined_fixes"), {"vehicle_ids": list(vehicle_ids), "from": _utc(from_us)}
+    ):
+        try:
+            moment = orjson.loads(payload).get("time")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(moment, int | float) and not isinstance(moment, bool):
+            extra_v.append(vehicle_id)
+            extra_t.append(int(moment * 1000))
+        elif isinstance(moment, str):
+            try:
+                parsed = datetime.fromisoformat(moment)
+            except ValueError:
+                continue
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            extra_v.append(vehicle_id)
+            extra_t.append(int(parsed.timestamp() * 1e6))
+    vehicle.append(np.array(extra_v, dtype=np.int64))
+    t_us.append(np.array(extra_t, dtype=np.int64))
+    v, t = np.concatenate(vehicle), np.concatenate(t_us)
+    keep = (t >= from_us) & np.isin(v, np.asarray(vehicle_ids, dtype=np.int64))
+    v, t = v[keep], t[keep]
+    order = np.lexsort((t, v))
+    return Reports(vehicle_id=v[order], t_us=t[order])
+
+
 def _row(alert: Alert) -> dict[str, Any]:
     evidence = alert.evidence
     return {
@@ -205,7 +239,7 @@ class RulesStep:
             self._config = load_config(conn)
             self._loaded_at = time.monotonic()
         fuel, maintenance = load_records(conn, vehicle_ids, *window_us)
-        reports = Reports(vehicle_id=result.track.vehicle_id, t_us=result.track.t_us)
+        reports = load_reports(conn, result, vehicle_ids, window_us[0])
         inputs = RuleInputs(
             result=result,
             orders=context.orders,

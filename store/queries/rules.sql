@@ -70,3 +70,11 @@ LIMIT %(limit)s;
 
 -- mark_published --
 UPDATE alert SET published_at = clock_timestamp() WHERE alert_id = ANY(%(alert_ids)s);
+
+-- rule_quarantined_fixes --
+-- Fixes the terminals sent that ingest refused (a tunnel's invalid fixes): the terminal was not silent.
+SELECT t.vehicle_id, q.payload
+FROM quarantine AS q
+JOIN terminal AS t USING (terminal_id)
+WHERE q.fix_index IS NOT NULL AND t.vehicle_id = ANY(%(vehicle_ids)s)
+  AND q.received_at >= %(from)s;
