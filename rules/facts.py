@@ -25,10 +25,9 @@ from rules.config import OrderParams, RuleConfig, Vehicles
 from tracks.columns import freeze_columns
 from tracks.conform import routes_from
 from tracks.geo import plane_m
-from tracks.match import Orders
+from tracks.match import Orders, same_vehicle_pairs
 from tracks.measure import Stops, Trips
 from tracks.pipeline import VehicleResult
-from tracks.ranges import expand
 from tracks.split import geometry
 from tracks.track import Track
 
@@ -259,19 +258,6 @@ def chain_outings(
     new = np.ones(n, np.bool_)
     new[1:] = (vehicle_id[1:] != vehicle_id[:-1]) | ends_home[:-1] | starts_home[1:]
     return np.cumsum(new, dtype=np.int64) - 1
-
-
-def same_vehicle_pairs(
-    left_vehicle: NDArray[np.int64], right_vehicle: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """All (left, right) index pairs of the same vehicle, by left then right."""
-    by_vehicle = np.argsort(right_vehicle, kind="stable")
-    sorted_vehicle = right_vehicle[by_vehicle]
-    lo = np.searchsorted(sorted_vehicle, left_vehicle, side="left")
-    count = np.searchsorted(sorted_vehicle, left_vehicle, side="right") - lo
-    left = np.repeat(np.arange(len(left_vehicle), dtype=np.int64), count)
-    right = by_vehicle[expand(lo, count)].astype(np.int64)
-    return left, right
 
 
 def attribute_trips(

@@ -243,7 +243,7 @@ def _rest_of_outing(
 def _links(trips: Trips, orders: Orders, params: MatchParams, *, tolerance_s: float, strong: bool) -> Links:
     """Links in time with the window widened by ``tolerance_s``. ``strong``: only trips that drive from
     one of the order's places to the other (origin → destination, or destination → origin)."""
-    trip, order = _same_vehicle_pairs(trips.vehicle_id, orders.vehicle_id)
+    trip, order = same_vehicle_pairs(trips.vehicle_id, orders.vehicle_id)
     tolerance_us = tolerance_s * 1e6
     window_start = orders.window_start_us[order] - tolerance_us
     window_end = orders.window_end_us[order] + tolerance_us
@@ -424,14 +424,14 @@ def _join_links(a: Links, b: Links) -> Links:
     )
 
 
-def _same_vehicle_pairs(
-    trip_vehicle: NDArray[np.int64], order_vehicle: NDArray[np.int64]
+def same_vehicle_pairs(
+    left_vehicle: NDArray[np.int64], right_vehicle: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """All (trip, order) index pairs of the same vehicle, by trip then order."""
-    by_vehicle = np.argsort(order_vehicle, kind="stable")
-    sorted_vehicle = order_vehicle[by_vehicle]
-    lo = np.searchsorted(sorted_vehicle, trip_vehicle, side="left")
-    count = np.searchsorted(sorted_vehicle, trip_vehicle, side="right") - lo
-    trip = np.repeat(np.arange(len(trip_vehicle), dtype=np.int64), count)
-    order = by_vehicle[expand(lo, count)].astype(np.int64)
-    return trip, order
+    """All (left, right) index pairs of the same vehicle, by left then right (e.g. trips × orders)."""
+    by_vehicle = np.argsort(right_vehicle, kind="stable")
+    sorted_vehicle = right_vehicle[by_vehicle]
+    lo = np.searchsorted(sorted_vehicle, left_vehicle, side="left")
+    count = np.searchsorted(sorted_vehicle, left_vehicle, side="right") - lo
+    left = np.repeat(np.arange(len(left_vehicle), dtype=np.int64), count)
+    right = by_vehicle[expand(lo, count)].astype(np.int64)
+    return left, right
