@@ -29,6 +29,7 @@ from rules.calendar import calendar_from_days
 from rules.catalogue import Evaluation, evaluate
 from rules.config import ForbiddenZones, RuleConfig, Vehicles, no_roads, polylines
 from rules.facts import FuelRecords, MaintenanceRecords, Reports, RuleInputs
+from store.queries import columns as table
 from store.queries import query
 from tracks.pipeline import Context, VehicleResult
 
@@ -46,7 +47,7 @@ def load_config(conn: psycopg.Connection[Any]) -> RuleConfig:
     limits are not in the database yet: overspeed uses the default limit."""
     calendar = calendar_from_days(conn.execute(query("rule_calendar")).fetchall())
     rows = conn.execute(query("rule_vehicles")).fetchall()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+    columns = table(rows, 6)
     vehicles = Vehicles(
         vehicle_id=np.array(columns[0], dtype=np.int64),
         depot_lon=np.array(columns[1], dtype=np.float64),
@@ -72,8 +73,7 @@ def load_records(
     window = {"vehicle_ids": list(vehicle_ids), "from": _utc(from_us), "to": _utc(to_us)}
     fuel = conn.execute(query("rule_fuel_records"), window).fetchall()
     repairs = conn.execute(query("rule_maintenance_records"), window).fetchall()
-    f = list(zip(*fuel, strict=True)) if fuel else [()] * 7
-    m = list(zip(*repairs, strict=True)) if repairs else [()] * 7
+    f, m = table(fuel, 7), table(repairs, 7)
     return (
         FuelRecords(
             record_id=np.array(f[0], dtype=np.int64),

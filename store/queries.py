@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import LiteralString
+from typing import Any, LiteralString
 
 _HEADER = re.compile(r"^-- ([a-z0-9_]+) --$", re.MULTILINE)
 
@@ -35,3 +36,8 @@ def load_queries() -> dict[str, LiteralString]:
 
 def query(name: str) -> LiteralString:
     return load_queries()[name]
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[tuple[Any, ...]]:
+    """Fetched rows turned into ``width`` columns (empty columns when there are no rows)."""
+    return list(zip(*rows, strict=True)) if rows else [()] * width

@@ -36,6 +36,7 @@ from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from store.db import create_database, with_dbname
 from store.migrate import migrate
+from store.queries import columns as table
 from tracks.geo import geodesic_m
 from tracks.params import Params
 from tracks.worker import recompute
@@ -106,7 +107,7 @@ def _stored_trips(conn: psycopg.Connection[Any]) -> dict[str, NDArray[Any]]:
         " min(o.dispatch_order_id), -1)"
         " FROM trip AS t LEFT JOIN trip_order AS o USING (trip_id) GROUP BY t.trip_id ORDER BY t.trip_id"
     ).fetchall()
-    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    columns = table(rows, 5)
     return {
         "vehicle": np.array(columns[0], dtype=np.int64),
         "start_s": np.array(columns[1], dtype=np.float64),
