@@ -151,8 +151,29 @@ def run_demo(args: argparse.Namespace) -> int:
             stop(engine)
     _summary(url, result.acknowledged, fixes_sent, elapsed)
     _engine_summary(url, engine_s)
+    _alert_summary(url, run)
     _api_calls(url, start)
     return 0
+
+
+def _alert_summary(url: str, run: Any) -> None:
+    """The alerts the rules raised against what the simulator injected (its labelled ground truth)."""
+    expected: dict[str, int] = {}
+    for alert in run.truth.alerts:
+        expected[alert.kind.value] = expected.get(alert.kind.value, 0) + 1
+    with psycopg.connect(url) as conn:
+        raised: dict[str, int] = dict(
+            conn.execute(
+                "SELECT kind, count(*) FROM alert WHERE retracted_at IS NULL GROUP BY kind ORDER BY kind"
+            ).fetchall()
+        )
+        published = _scalar(conn, "SELECT count(*) FROM alert WHERE published_at IS NOT NULL")
+    print("fleetwatch demo — rules")
+    print("  kind                    raised   injected (simulator truth)")
+    for kind in sorted(set(expected) | set(raised)):
+        print(f"  {kind:<22} {raised.get(kind, 0):>7}   {expected.get(kind, 0):>7}")
+    print(f"  published to MQTT (alerts/<agency>/<kind>)  {published}")
+    print()
 
 
 def _api_calls(url: str, start: date) -> None:

@@ -27,7 +27,7 @@ import psycopg
 from rules.alert import Alert, Anchor
 from rules.calendar import calendar_from_days
 from rules.catalogue import Evaluation, evaluate
-from rules.config import ForbiddenZones, RuleConfig, Vehicles, no_roads, polylines
+from rules.config import ForbiddenZones, RuleConfig, SpeedLimits, Vehicles, no_roads, polylines
 from rules.facts import FuelRecords, MaintenanceRecords, Reports, RuleInputs
 from store.queries import columns as table
 from store.queries import query
@@ -43,8 +43,8 @@ def _utc(us: int) -> datetime:
 
 
 def load_config(conn: psycopg.Connection[Any]) -> RuleConfig:
-    """Calendar, depots, tanks, fuel norms and forbidden zones as the database holds them. Road speed
-    limits are not in the database yet: overspeed uses the default limit."""
+    """Calendar, depots, tanks, fuel norms, forbidden zones and the road speed-limit layer as the
+    database holds them (without roads, overspeed judges against the national maximum only)."""
     calendar = calendar_from_days(conn.execute(query("rule_calendar")).fetchall())
     rows = conn.execute(query("rule_vehicles")).fetchall()
     columns = table(rows, 6)
@@ -64,7 +64,15 @@ def load_config(conn: psycopg.Connection[Any]) -> RuleConfig:
         zone_id=np.array([place_id for place_id, _ in zones], dtype=np.int64),
         rings=polylines([r[:, 0] for r in rings], [r[:, 1] for r in rings]),
     )
-    return RuleConfig(calendar=calendar, vehicles=vehicles, forbidden=forbidden, speed=no_roads())
+    roads = [(limit, orjson.loads(line)["coordinates"]) for limit, line in conn.execute(query("rule_roads"))]
+    speed = no_roads()
+    if roads:
+        lines = [np.asarray(coordinates, dtype=np.float64).reshape(-1, 2) for _, coordinates in roads]
+        speed = SpeedLimits(
+            roads=polylines([line[:, 0] for line in lines], [line[:, 1] for line in lines]),
+            limit_kmh=np.array([limit for limit, _ in roads], dtype=np.float64),
+        )
+    return RuleConfig(calendar=calendar, vehicles=vehicles, forbidden=forbidden, speed=speed)
 
 
 def load_records(

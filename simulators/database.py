@@ -12,9 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, LiteralString
 
+import numpy as np
 import orjson
 import psycopg
 
+from simulators.city import ROAD_KINDS
 from simulators.output import truth_rows, world_rows
 from simulators.run import SimRun
 from store.queries import query
@@ -176,6 +178,33 @@ def load_run(conninfo: str, run: SimRun) -> dict[str, int]:
                     _at(r.end_s),
                 )
                 for r in run.truth.maintenance
+            ),
+        )
+        net = run.world.city.network
+        written["road"] = _copy(
+            cur,
+            query("copy_road"),
+            (
+                (
+                    e + 1,
+                    net.roads[int(net.edge_road[e])].name if len(net.roads) else "",
+                    ROAD_KINDS[int(net.edge_kind[e])].value,
+                    float(net.edge_speed_kmh[e]),
+                    _json(
+                        {
+                            "type": "LineString",
+                            "coordinates": np.column_stack(
+                                (
+                                    net.vertex_lon[net.vertex_start[e] : net.vertex_start[e + 1]],
+                                    net.vertex_lat[net.vertex_start[e] : net.vertex_start[e + 1]],
+                                )
+                            )
+                            .round(7)
+                            .tolist(),
+                        }
+                    ),
+                )
+                for e in range(len(net.edge_speed_kmh))
             ),
         )
         cur.execute(query("sync_identities")).fetchall()

@@ -78,3 +78,6 @@ FROM quarantine AS q
 JOIN terminal AS t USING (terminal_id)
 WHERE q.fix_index IS NOT NULL AND t.vehicle_id = ANY(%(vehicle_ids)s)
   AND q.received_at >= %(from)s;
+
+-- rule_roads --
+SELECT speed_limit_kmh, geometry::text FROM road ORDER BY road_id;

@@ -51,4 +51,8 @@ UNION ALL SELECT setval(pg_get_serial_sequence('dispatch_order', 'dispatch_order
 UNION ALL SELECT setval(pg_get_serial_sequence('fuel_record', 'fuel_record_id'), greatest(max(fuel_record_id), 1))
           FROM fuel_record
 UNION ALL SELECT setval(pg_get_serial_sequence('maintenance_record', 'maintenance_record_id'),
-                        greatest(max(maintenance_record_id), 1)) FROM maintenance_record;
+                        greatest(max(maintenance_record_id), 1)) FROM maintenance_record
+UNION ALL SELECT setval(pg_get_serial_sequence('road', 'road_id'), greatest(max(road_id), 1)) FROM road;
+
+-- copy_road --
+COPY road (road_id, name, kind, speed_limit_kmh, geometry) FROM STDIN;
