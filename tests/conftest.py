@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -25,6 +24,7 @@ from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.settings import IngestSettings, StoreSettings
 from ingest.metrics import IngestMetrics
 from ingest.worker import run
+from simulators.load import LoadFleet, register_load_fleet
 from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
 
@@ -90,42 +90,13 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     instance.stop()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fleet:
-    terminal_ids: tuple[str, ...]
-    vehicle_ids: tuple[int, ...]
+Fleet = LoadFleet
 
 
 def register_fleet(url: str, n: int, prefix: str = "T") -> Fleet:
-    """n vehicles of a city pool, each with one terminal ``<prefix>00001`` …"""
+    """n vehicles of a city pool, each with one terminal ``<prefix>000001`` … (simulators.load's registry)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        agency_id = conn.execute(
-            "INSERT INTO agency (code, name) VALUES (%s, %s) RETURNING agency_id",
-            (f"A-{prefix}", "Test bureau"),
-        ).fetchone()
-        assert agency_id
-        pool_id = conn.execute(
-            "INSERT INTO pool (code, name, kind, agency_id) VALUES (%s, 'City pool', 'city', %s)"
-            " RETURNING pool_id",
-            (f"P-{prefix}", agency_id[0]),
-        ).fetchone()
-        assert pool_id
-        vehicle_ids = [
-            row[0]
-            for row in conn.execute(
-                "INSERT INTO vehicle (plate, kind, seats, pool_id, agency_id)"
-                " SELECT %s || lpad(i::text, 5, '0'), 'sedan', 5, %s, %s FROM generate_series(1, %s) AS i"
-                " RETURNING vehicle_id",
-                (f"苏D{prefix}", pool_id[0], agency_id[0], n),
-            ).fetchall()
-        ]
-        terminal_ids = [f"{prefix}{i:05d}" for i in range(1, n + 1)]
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO terminal (terminal_id, vehicle_id) VALUES (%s, %s)",
-                list(zip(terminal_ids, vehicle_ids, strict=True)),
-            )
-    return Fleet(terminal_ids=tuple(terminal_ids), vehicle_ids=tuple(vehicle_ids))
+        return register_load_fleet(conn, n, prefix)
 
 
 @pytest.fixture
