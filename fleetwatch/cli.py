@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from api.cli import add_api_parser
     from fleetwatch.demo import add_demo_parser
-    from gateway.cli import add_jt808_parser
+    from gateway.cli import add_gateway_parser, add_jt808_parser
     from rules.cli import add_rules_parser
     from simulators.cli import add_simulate_parser
     from tracks.cli import add_analyze_parser
@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_api_parser(sub)
     add_demo_parser(sub)
     add_jt808_parser(sub)
+    add_gateway_parser(sub)
     return parser
 
 

@@ -24,6 +24,16 @@ class Reason(StrEnum):
     IMPOSSIBLE_SPEED = "impossible_speed"
     CONFLICT = "conflict"
     STORE_ERROR = "store_error"  # the database refused a message that passed every filter
+    # JT/T 808 gateway: a frame it could not take (raw bytes kept); = gateway.jt808.frame.RefusalReason
+    JT808_TRUNCATED = "jt808_truncated"
+    JT808_BAD_ESCAPE = "jt808_bad_escape"
+    JT808_BAD_CHECK = "jt808_bad_check"
+    JT808_BAD_LENGTH = "jt808_bad_length"
+    JT808_BAD_BCD = "jt808_bad_bcd"
+    JT808_ENCRYPTED = "jt808_encrypted"
+    JT808_BAD_BODY = "jt808_bad_body"
+    JT808_NOT_AUTHENTICATED = "jt808_not_authenticated"
+    JT808_WRONG_TERMINAL = "jt808_wrong_terminal"
 
 
 # Fix-level reasons as small integer codes for numpy masks; 0 means "accepted".

@@ -421,3 +421,9 @@ def test_decode_command_prints_one_json_line_per_frame() -> None:
         "items",
     }
     assert "error" in out[2] and "error" in out[3]
+
+
+def test_refusal_reasons_are_quarantine_reasons() -> None:
+    from ingest.reasons import Reason
+
+    assert {r.value for r in RefusalReason} <= {r.value for r in Reason}
