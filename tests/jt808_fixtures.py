@@ -3,10 +3,12 @@ subscriber on a persistent session (it must survive broker restarts), an ingest 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ from paho.mqtt.properties import Properties
 
 from fleetwatch.mosquitto import MosquittoProcess, free_port
 from fleetwatch.processes import start_fleetwatch, stop
+from gateway.jt808.frame import Edition
+from gateway.jt808.location import Location, location_of
+from gateway.jt808.messages import Body, LocationBatch, MsgId
+from gateway.jt808.terminal import Terminal, connect_and_authenticate, report_reliably
 from tests.conftest import register_fleet
 
 
@@ -88,3 +94,68 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class FleetDriver(threading.Thread):
+    """Terminals (both editions) in a thread of their own, each sending its reports one by one and
+    re-sending until answered (reconnecting and authenticating again as a terminal does).
+
+    Terminal i sends ``reports`` fixes, every 10 s of fix time ending ``end``; every fifth report is a
+    0x0704 blind-area batch of three fixes. ``answered`` counts fixes the gateway answered 0x8001 success."""
+
+    def __init__(
+        self, port: int, phones: list[str], reports: int, end: datetime, pause_s: float = 0.05
+    ) -> None:
+        super().__init__(daemon=True)
+        self.port, self.phones, self.reports, self.end, self.pause_s = port, phones, reports, end, pause_s
+        self.answered = 0
+        self.resent = 0
+        self.error: BaseException | None = None
+
+    @property
+    def total_fixes(self) -> int:
+        return len(self.phones) * sum(len(group) for group in self.groups())
+
+    def groups(self) -> list[list[int]]:
+        """Fix indexes per report: singles, and every fifth report a batch of three."""
+        out: list[list[int]] = []
+        k = 0
+        for r in range(self.reports):
+            size = 3 if r % 5 == 4 else 1
+            out.append(list(range(k, k + size)))
+            k += size
+        return out
+
+    def fix(self, terminal: int, k: int) -> Location:
+        n = sum(len(group) for group in self.groups())
+        return location_of(
+            lon=119.9 + terminal * 0.01 + k * 1e-4,
+            lat=31.8,
+            time=self.end - timedelta(seconds=10 * (n - 1 - k)),
+            speed_kmh=3.6,
+            mileage_km=1000 + k * 0.01,
+        )
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._drive())
+        except BaseException as error:  # reported by the test
+            self.error = error
+
+    async def _drive(self) -> None:
+        await asyncio.gather(*(self._terminal(i, phone) for i, phone in enumerate(self.phones)))
+
+    async def _terminal(self, i: int, phone: str) -> None:
+        terminal = Terminal(phone, Edition.V2019 if i % 2 else Edition.V2013, answer_timeout_s=3.0)
+        code = await connect_and_authenticate(terminal, "127.0.0.1", self.port, None)
+        for group in self.groups():
+            fixes = [self.fix(i, k) for k in group]
+            message: Body = fixes[0] if len(fixes) == 1 else LocationBatch(kind=1, locations=tuple(fixes))
+            msg_id = MsgId.LOCATION if len(fixes) == 1 else MsgId.LOCATION_BATCH
+            code, resent = await report_reliably(
+                terminal, "127.0.0.1", self.port, code, msg_id=msg_id, message=message
+            )
+            self.answered += len(fixes)
+            self.resent += resent
+            await asyncio.sleep(self.pause_s)
+        await terminal.close()

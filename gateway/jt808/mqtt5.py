@@ -143,6 +143,8 @@ class Publisher:
         self.receive_maximum = 65_535
         self.connected = asyncio.Event()
         self.connects = 0
+        self.resent = 0  # publishes sent again with DUP after a reconnect
+        self.max_in_flight = 0  # the most unacknowledged publishes on the wire at once
         self._waiting: deque[_Outgoing] = deque()
         self._inflight: OrderedDict[int, _Outgoing] = OrderedDict()
         self._next_id = 1
@@ -191,6 +193,7 @@ class Publisher:
             self._inflight[packet_id] = message
             chunks.append(publish_packet(message.topic, message.payload, packet_id))
         if chunks:
+            self.max_in_flight = max(self.max_in_flight, len(self._inflight))
             writer.write(b"".join(chunks))
 
     def _allocate(self) -> int:
@@ -262,6 +265,7 @@ class Publisher:
             self._waiting.appendleft(self._inflight.popitem(last=True)[1])
         resend = [publish_packet(m.topic, m.payload, pid, dup=True) for pid, m in self._inflight.items()]
         if resend:
+            self.resent += len(resend)
             writer.write(b"".join(resend))
         self._writer = writer
         self.connected.set()

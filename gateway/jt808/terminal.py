@@ -52,7 +52,7 @@ class Terminal:
                 await self._writer.wait_closed()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, OSError):
                 await self._task
         self._writer = self._task = None
 
@@ -139,7 +139,10 @@ class Terminal:
         assert self._reader is not None
         buffer = b""
         while True:
-            data = await self._reader.read(65_536)
+            try:
+                data = await self._reader.read(65_536)
+            except OSError:  # reset by the gateway (killed): the same as a close
+                data = b""
             if not data:
                 if self._writer is not None:
                     self._writer.close()
