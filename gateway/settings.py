@@ -30,3 +30,5 @@ class GatewaySettings(BaseSettings):
     package_requests: int = Field(default=2, ge=0)  # re-requests before a split message is given up
     max_waiting_publishes: int = Field(default=200_000, ge=1)  # beyond: reports are answered 'failure'
     log_every_s: float = Field(default=10.0, gt=0)
+    # benchmark ceiling only: reports answered 0x8001 at once, nothing published (no MQTT at all)
+    answer_without_broker: bool = False

@@ -7,6 +7,7 @@ import argparse
 
 def run_bench(args: argparse.Namespace) -> int:
     if args.which == "ingest":
+        args.terminals = args.terminals or 1_000
         from fleetwatch.bench.ingest import bench_ingest
 
         return bench_ingest(args)
@@ -26,4 +27,9 @@ def run_bench(args: argparse.Namespace) -> int:
         from fleetwatch.bench.live import bench_live
 
         return bench_live(args)
+    if args.which == "jt808":
+        args.terminals = args.terminals or 10_000
+        from fleetwatch.bench.jt808 import bench_jt808
+
+        return bench_jt808(args)
     raise SystemExit(f"unknown benchmark {args.which!r}")

@@ -57,7 +57,7 @@ class Bridge:
         self.publisher = Publisher(
             settings.mqtt_host,
             settings.mqtt_port,
-            f"fleetwatch-{settings.gateway_name}",
+            f"fleetwatch-jt808-{settings.gateway_name}",  # never an ingest worker's session
             session_expiry_s=settings.session_expiry_s,
             username=settings.mqtt_username,
             password=settings.mqtt_password,
@@ -65,16 +65,22 @@ class Bridge:
         self.connections: dict[str, Any] = {}  # terminal id → its connection (for downlink commands)
 
     async def start(self) -> None:
+        if self.settings.answer_without_broker:
+            return
         self.publisher.start()
         await self.publisher.connected.wait()
 
     async def close(self) -> None:
-        await self.publisher.close()
+        if not self.settings.answer_without_broker:
+            await self.publisher.close()
 
     def forward(
         self, terminal_id: str, header: Header, message: Body, answered: Callable[[bool], None]
     ) -> None:
         """Publish the report; ``answered(ok)`` once the broker acknowledged (or refused) it."""
+        if self.settings.answer_without_broker:
+            answered(True)
+            return
         if self.publisher.unacknowledged >= self.settings.max_waiting_publishes:
             answered(False)
             return

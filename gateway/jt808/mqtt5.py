@@ -144,6 +144,7 @@ class Publisher:
         self.connected = asyncio.Event()
         self.connects = 0
         self.resent = 0  # publishes sent again with DUP after a reconnect
+        self.stray = 0  # messages received (this client subscribes to nothing)
         self.max_in_flight = 0  # the most unacknowledged publishes on the wire at once
         self._waiting: deque[_Outgoing] = deque()
         self._inflight: OrderedDict[int, _Outgoing] = OrderedDict()
@@ -151,6 +152,7 @@ class Publisher:
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._flush_scheduled = False
 
     @property
     def unacknowledged(self) -> int:
@@ -177,10 +179,17 @@ class Publisher:
                 await self._task
 
     def publish(self, topic: str, payload: bytes) -> asyncio.Future[bool]:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         self._waiting.append(_Outgoing(topic.encode(), payload, future))
-        self._send_waiting()
+        if not self._flush_scheduled:  # one write for all publishes of this loop iteration
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._send_waiting()
 
     def _send_waiting(self) -> None:
         writer = self._writer
@@ -298,8 +307,8 @@ class Publisher:
         buffer.extend(data)
         return _take_packet(buffer)
 
-    def _on_packet(self, kind: int, body: bytes) -> None:
-        kind &= 0xF0
+    def _on_packet(self, first_byte: int, body: bytes) -> None:
+        kind = first_byte & 0xF0
         if kind == _PUBACK:
             packet_id = int.from_bytes(body[0:2])
             message = self._inflight.pop(packet_id, None)
@@ -311,6 +320,15 @@ class Publisher:
                     )
                 message.future.set_result(reason < 0x80)
             self._send_waiting()
+        elif kind == _PUBLISH:
+            # a publisher has no subscriptions: the session's id is shared with a subscriber (a mistake);
+            # acknowledge so the broker does not re-send it forever, and say so
+            self.stray += 1
+            if self.stray == 1:
+                log.error("client id %s receives messages: is it also a subscriber's id?", self.client_id)
+            if self._writer is not None and body and (first_byte & 0x06):
+                topic_size = int.from_bytes(body[0:2])
+                self._writer.write(bytes((_PUBACK, 2)) + body[2 + topic_size : 4 + topic_size])
         elif kind == _DISCONNECT:
             raise MqttProtocolError(f"broker disconnected: reason 0x{body[0] if body else 0:02x}")
         elif kind != _PINGRESP:
