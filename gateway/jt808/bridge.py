@@ -7,7 +7,6 @@ that a no-op, so a gateway killed at any moment loses nothing a terminal was tol
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -84,13 +83,7 @@ class Bridge:
         if self.publisher.unacknowledged >= self.settings.max_waiting_publishes:
             answered(False)
             return
-        future = self.publisher.publish(f"fleet/{terminal_id}/pos", report_payload(header, message))
-
-        def done(f: asyncio.Future[bool]) -> None:
-            if not f.cancelled():
-                answered(f.result())
-
-        future.add_done_callback(done)
+        self.publisher.publish_then(f"fleet/{terminal_id}/pos", report_payload(header, message), answered)
 
     def answer(self, terminal_id: str, message: LocationAnswer) -> None:
         """A 0x0201 answer also goes to ``jt808/<terminal>/answer`` for whoever asked (the API)."""

@@ -6,6 +6,7 @@ direction ° (2) time BCD YYMMDDhhmmss UTC+8 (6), then items: id (1) length (1) 
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -122,7 +123,9 @@ class Location:
 
     @property
     def time_ms(self) -> int:
-        return int(self.time.timestamp() * 1000)
+        t = self.time_bcd
+        moment = (2000 + int(t[0:2]), int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]))
+        return (calendar.timegm(moment) - 8 * 3600) * 1000
 
     def alarms(self) -> list[str]:
         return [name for bit, name in ALARM_BITS.items() if self.alarm_word >> bit & 1]

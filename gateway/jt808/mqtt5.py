@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def publish_packet(topic: bytes, payload: bytes, packet_id: int, *, dup: bool = 
 class _Outgoing:
     topic: bytes
     payload: bytes
-    future: asyncio.Future[bool]
+    done: Callable[[bool], None]
 
 
 class Publisher:
@@ -179,13 +180,22 @@ class Publisher:
                 await self._task
 
     def publish(self, topic: str, payload: bytes) -> asyncio.Future[bool]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        self._waiting.append(_Outgoing(topic.encode(), payload, future))
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def done(ok: bool) -> None:
+            if not future.done():
+                future.set_result(ok)
+
+        self.publish_then(topic, payload, done)
+        return future
+
+    def publish_then(self, topic: str, payload: bytes, done: Callable[[bool], None]) -> None:
+        """Publish; ``done(ok)`` is called (from the loop) when the broker answered — the cheap form of
+        ``publish`` for the gateway's hot path (no future per message)."""
+        self._waiting.append(_Outgoing(topic.encode(), payload, done))
         if not self._flush_scheduled:  # one write for all publishes of this loop iteration
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return future
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -282,9 +292,12 @@ class Publisher:
         pinger = asyncio.get_running_loop().create_task(self._ping(writer))
         try:
             while True:
-                async with asyncio.timeout(self.keepalive_s * 1.5):
-                    packet = await self._next_packet(reader, buffer)
-                if packet is not None:
+                async with asyncio.timeout(self.keepalive_s * 1.5):  # one timer per read, not per packet
+                    data = await reader.read(65_536)
+                if not data:
+                    raise asyncio.IncompleteReadError(bytes(buffer), None)
+                buffer.extend(data)
+                while (packet := _take_packet(buffer)) is not None:
                     self._on_packet(*packet)
                 await writer.drain()
         finally:
@@ -312,13 +325,13 @@ class Publisher:
         if kind == _PUBACK:
             packet_id = int.from_bytes(body[0:2])
             message = self._inflight.pop(packet_id, None)
-            if message is not None and not message.future.done():
+            if message is not None:
                 reason = body[2] if len(body) > 2 else 0
                 if reason >= 0x80:
                     log.warning(
                         "broker refused a publish to %s: reason 0x%02x", message.topic.decode(), reason
                     )
-                message.future.set_result(reason < 0x80)
+                message.done(reason < 0x80)
             self._send_waiting()
         elif kind == _PUBLISH:
             # a publisher has no subscriptions: the session's id is shared with a subscriber (a mistake);
