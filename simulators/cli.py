@@ -50,6 +50,11 @@ def add_simulate_parser(sub: Any) -> None:
     )
     simulate.add_argument("--realtime", action="store_true", help="send each message at its send time")
     simulate.add_argument(
+        "--protocol", choices=["mqtt", "jt808"], default="mqtt", help="jt808: a share of the fleet over TCP"
+    )
+    simulate.add_argument("--gateway", help="jt808: the gateway's HOST:PORT (fleetwatch gateway jt808)")
+    simulate.add_argument("--jt808-share", type=float, default=0.25, help="jt808: share of the fleet (0-1)")
+    simulate.add_argument(
         "--load-db", action="store_true", help="write registry, orders and records to the database"
     )
     simulate.add_argument("--database-url")
@@ -128,7 +133,10 @@ def run_simulate(args: argparse.Namespace) -> int:
 
         load_run(args.database_url or StoreSettings().database_url, run)
     if args.publish:
-        _publish(run, args, messages(run, topic_root=args.topic_root))
+        items = messages(run, topic_root=args.topic_root)
+        if args.protocol == "jt808":
+            items = _over_jt808(run, args, items)
+        _publish(run, args, items)
     return 0
 
 
@@ -159,3 +167,30 @@ def _publish(run: Any, args: argparse.Namespace, items: Iterator[tuple[int, str,
         )
     finally:
         publisher.close()
+
+
+def _over_jt808(run: Any, args: argparse.Namespace, items: Iterator[tuple[int, str, bytes]]) -> Any:
+    """Send the JT/T 808 share through the gateway (0x0200 singles, 0x0704 blind-area batches, the
+    simulator's duplicates, a reconnect every 100 frames); return the rest for MQTT."""
+    from gateway.jt808.replay import ReplayThread, jt808_share, split_reports
+
+    if not args.gateway or ":" not in args.gateway:
+        raise SystemExit("--protocol jt808 needs --gateway HOST:PORT")
+    host, port = args.gateway.rsplit(":", 1)
+    over = jt808_share([car.terminal_id for car in run.world.fleet.vehicles], args.jt808_share)
+    reports, rest = split_reports(items, over)
+    thread = ReplayThread(host, int(port), reports)
+    thread.start()
+    yield from rest
+    thread.join()
+    if thread.error is not None or thread.result is None:
+        raise SystemExit(f"JT/T 808 terminals failed: {thread.error!r}")
+    result = thread.result
+    log.info(
+        "JT/T 808: %d terminals sent %d frames (%d fixes), all answered; %d re-sent, %d reconnects",
+        result.terminals,
+        result.frames,
+        result.fixes,
+        result.resent,
+        result.reconnects,
+    )
