@@ -10,6 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
 from gateway.jt808.frame import Edition, Header, encode_frame
 from gateway.jt808.location import Location, location_of
 from gateway.jt808.messages import (
@@ -19,6 +23,7 @@ from gateway.jt808.messages import (
     MsgId,
     ResendPackages,
     Result,
+    Tracking,
     encode_body,
 )
 from gateway.jt808.packages import split_frames
@@ -190,3 +195,54 @@ def test_split_message_reassembled_and_missing_package_requested(
         wait_until(lambda: len(subscriber.received()) == 1, 60, "the reassembled batch")
     subscriber.close()
     assert len(subscriber.received()[0][1]["fixes"]) == 12
+
+
+def publish(port: int, topic: str, payload: dict[str, object]) -> None:
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, orjson.dumps(payload), qos=1).wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_downlink_locate_and_tracking(db: str, broker: Broker, tmp_path: Path) -> None:
+    phone, absent = register_phones(db, 2)
+    answers = Subscriber(broker.port, "jt808/+/answer")
+
+    async def scenario(port: int) -> None:
+        terminal = await authenticated(port, phone, Edition.V2019)
+        await asyncio.to_thread(
+            publish, broker.port, f"jt808/{phone}/cmd", {"command": "locate", "request_id": "r1"}
+        )
+        header, query = await asyncio.wait_for(terminal.commands.get(), 60)
+        assert header.msg_id == MsgId.LOCATION_QUERY and query == Empty()
+        terminal.answer_query(header, fix(7))
+        tracking = {"command": "tracking", "request_id": "r2", "interval_s": 5, "validity_s": 60}
+        await asyncio.to_thread(publish, broker.port, f"jt808/{phone}/cmd", tracking)
+        header, message = await asyncio.wait_for(terminal.commands.get(), 60)
+        assert header.msg_id == MsgId.TRACKING and message == Tracking(interval_s=5, validity_s=60)
+        _, data = terminal.frame(
+            MsgId.TERMINAL_RESPONSE,
+            GeneralResponse(reply_serial=header.serial, reply_id=MsgId.TRACKING, result=0),
+        )
+        terminal.send_raw(data)
+        await asyncio.to_thread(
+            publish, broker.port, f"jt808/{absent}/cmd", {"command": "locate", "request_id": "r3"}
+        )
+        await asyncio.to_thread(wait_until, lambda: len(answers.received()) >= 3, 60, "three answers")
+        await terminal.close()
+
+    with running_gateway(db, broker, tmp_path) as (port, _):
+        wait_until(lambda: "subscription granted" in (tmp_path / "gateway.log").read_text(), 60, "SUBACK")
+        asyncio.run(scenario(port))
+    answers.close()
+    by_request = {m["request_id"]: (topic, m) for topic, m in answers.received()}
+    topic, located = by_request["r1"]
+    assert topic == f"jt808/{phone}/answer" and located["command"] == "locate"
+    assert located["time"] == int((NOW + timedelta(seconds=70)).timestamp() * 1000)
+    assert located["lon"] == 119.9707
+    assert by_request["r2"][1]["result"] == 0
+    assert by_request["r3"][1]["error"] == "terminal not connected"

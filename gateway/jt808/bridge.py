@@ -61,7 +61,8 @@ class Bridge:
             username=settings.mqtt_username,
             password=settings.mqtt_password,
         )
-        self.connections: dict[str, Any] = {}  # terminal id → its connection (for downlink commands)
+        if not settings.answer_without_broker:
+            self.publisher.subscriptions = ["jt808/+/cmd"]  # downlink commands (Gateway.on_command)
 
     async def start(self) -> None:
         if self.settings.answer_without_broker:
@@ -85,7 +86,11 @@ class Bridge:
             return
         self.publisher.publish_then(f"fleet/{terminal_id}/pos", report_payload(header, message), answered)
 
-    def answer(self, terminal_id: str, message: LocationAnswer) -> None:
-        """A 0x0201 answer also goes to ``jt808/<terminal>/answer`` for whoever asked (the API)."""
-        payload = {"reply_serial": message.reply_serial, **fix_payload(message.location)}
-        self.publisher.publish(f"jt808/{terminal_id}/answer", orjson.dumps(payload))
+    def answer(self, terminal_id: str, answer: dict[str, Any]) -> None:
+        """The answer to a downlink command (0x0201 fix, 0x0001 result, or why there is none) on
+        ``jt808/<terminal>/answer`` for whoever asked (the API)."""
+        self.publisher.publish_then(f"jt808/{terminal_id}/answer", orjson.dumps(answer), _ignore)
+
+
+def _ignore(_ok: bool) -> None:
+    """Answers are QoS 1 too; whether the broker took them changes nothing here."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 _CONNECT, _CONNACK, _PUBLISH, _PUBACK = 0x10, 0x20, 0x30, 0x40
+_SUBSCRIBE, _SUBACK = 0x82, 0x90
 _PINGREQ, _PINGRESP, _DISCONNECT = 0xC0, 0xD0, 0xE0
 _QOS1, _DUP = 0x02, 0x08
 _PROP_SESSION_EXPIRY, _PROP_RECEIVE_MAXIMUM = 0x11, 0x21
@@ -116,6 +117,11 @@ def publish_packet(topic: bytes, payload: bytes, packet_id: int, *, dup: bool = 
     return bytes((_PUBLISH | _QOS1 | (_DUP if dup else 0),)) + varint(len(body)) + body
 
 
+def subscribe_packet(filters: list[str], packet_id: int) -> bytes:
+    body = packet_id.to_bytes(2) + b"\x00" + b"".join(_string(f) + b"\x01" for f in filters)
+    return bytes((_SUBSCRIBE,)) + varint(len(body)) + body
+
+
 @dataclass(slots=True)
 class _Outgoing:
     topic: bytes
@@ -145,7 +151,9 @@ class Publisher:
         self.connected = asyncio.Event()
         self.connects = 0
         self.resent = 0  # publishes sent again with DUP after a reconnect
-        self.stray = 0  # messages received (this client subscribes to nothing)
+        self.stray = 0  # messages received with no handler
+        self.subscriptions: list[str] = []  # subscribed (QoS 1) on every connect; messages to on_message
+        self.on_message: Callable[[str, bytes], None] | None = None
         self.max_in_flight = 0  # the most unacknowledged publishes on the wire at once
         self._waiting: deque[_Outgoing] = deque()
         self._inflight: OrderedDict[int, _Outgoing] = OrderedDict()
@@ -288,6 +296,8 @@ class Publisher:
             writer.write(b"".join(resend))
         self._writer = writer
         self.connected.set()
+        if self.subscriptions:
+            writer.write(subscribe_packet(self.subscriptions, self._allocate()))
         self._send_waiting()
         pinger = asyncio.get_running_loop().create_task(self._ping(writer))
         try:
@@ -334,18 +344,33 @@ class Publisher:
                 message.done(reason < 0x80)
             self._send_waiting()
         elif kind == _PUBLISH:
-            # a publisher has no subscriptions: the session's id is shared with a subscriber (a mistake);
-            # acknowledge so the broker does not re-send it forever, and say so
-            self.stray += 1
-            if self.stray == 1:
-                log.error("client id %s receives messages: is it also a subscriber's id?", self.client_id)
-            if self._writer is not None and body and (first_byte & 0x06):
-                topic_size = int.from_bytes(body[0:2])
-                self._writer.write(bytes((_PUBACK, 2)) + body[2 + topic_size : 4 + topic_size])
+            self._on_publish(first_byte, body)
+        elif kind == _SUBACK:
+            if any(code >= 0x80 for code in body[3:]):
+                raise MqttProtocolError(f"broker refused the subscription: {body[3:].hex()}")
+            log.info("MQTT subscription granted: %s", ", ".join(self.subscriptions))
         elif kind == _DISCONNECT:
             raise MqttProtocolError(f"broker disconnected: reason 0x{body[0] if body else 0:02x}")
         elif kind != _PINGRESP:
             raise MqttProtocolError(f"unexpected packet type 0x{kind:02x}")
+
+    def _on_publish(self, first_byte: int, body: bytes) -> None:
+        """A message on a subscription: handed to ``on_message``, then acknowledged (QoS 1). Without a
+        handler it is a stray (the client id is shared with a subscriber's, a mistake): said once."""
+        topic_size = int.from_bytes(body[0:2])
+        topic = body[2 : 2 + topic_size].decode(errors="replace")
+        qos = (first_byte >> 1) & 0x3
+        at = 2 + topic_size + (2 if qos else 0)
+        properties = _read_varint(body, at)
+        payload = body[properties[0] + properties[1] :] if properties else b""
+        if self.on_message is not None:
+            self.on_message(topic, payload)
+        else:
+            self.stray += 1
+            if self.stray == 1:
+                log.error("client id %s receives messages: is it also a subscriber's id?", self.client_id)
+        if qos and self._writer is not None:
+            self._writer.write(bytes((_PUBACK, 2)) + body[2 + topic_size : 4 + topic_size])
 
 
 def _take_packet(buffer: bytearray) -> tuple[int, bytes] | None:

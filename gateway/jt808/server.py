@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import orjson
 
-from gateway.jt808.bridge import Bridge
+from gateway.jt808.bridge import Bridge, fix_payload
 from gateway.jt808.frame import (
     Edition,
     Header,
@@ -39,6 +39,7 @@ from gateway.jt808.frame import (
 from gateway.jt808.messages import (
     Authenticate,
     Body,
+    Empty,
     GeneralResponse,
     LocationAnswer,
     MsgId,
@@ -47,6 +48,7 @@ from gateway.jt808.messages import (
     RegisterResult,
     ResendPackages,
     Result,
+    Tracking,
     decode_body,
     encode_body,
 )
@@ -79,6 +81,38 @@ class Gateway:
             **self.counts,
         }
 
+    def on_command(self, topic: str, payload: bytes) -> None:
+        """A downlink command on ``jt808/<terminal>/cmd``: {"command": "locate" | "tracking",
+        "request_id": …, "interval_s": …, "validity_s": …}. Answers go to ``jt808/<terminal>/answer``."""
+        parts = topic.split("/")
+        terminal_id = parts[1] if len(parts) == 3 else ""
+        try:
+            command = orjson.loads(payload)
+            kind, request_id = command["command"], str(command.get("request_id", ""))
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("unreadable command on %s: %r", topic, payload[:200])
+            return
+        self.counts["commands"] += 1
+        connection = self.by_terminal.get(terminal_id)
+        message: Body
+        if kind == "locate":
+            msg_id, message = MsgId.LOCATION_QUERY, Empty()
+        elif kind == "tracking":
+            msg_id = MsgId.TRACKING
+            message = Tracking(
+                interval_s=int(command.get("interval_s", 10)), validity_s=int(command.get("validity_s", 300))
+            )
+        else:
+            self.bridge.answer(terminal_id, {"request_id": request_id, "error": f"unknown command {kind!r}"})
+            return
+        if connection is None:
+            self.counts["commands_not_connected"] += 1
+            answer = {"request_id": request_id, "command": kind, "error": "terminal not connected"}
+            self.bridge.answer(terminal_id, answer)
+            return
+        serial = connection.command(msg_id, message)
+        connection.requests[serial] = (kind, request_id)
+
     def sweep(self, now_s: float) -> None:
         """Close idle connections; re-request or give up overdue split messages."""
         for connection in list(self.connections):
@@ -102,6 +136,7 @@ class Connection(asyncio.Protocol):
         self.pending: Pending = {}
         self.edition = Edition.V2013
         self.phone = ""
+        self.requests: dict[int, tuple[str, str]] = {}  # serial of a downlink command → (kind, request id)
 
     # --- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -212,7 +247,9 @@ class Connection(asyncio.Protocol):
         elif msg_id in _REPORTS:
             self.gateway.bridge.forward(self.terminal_id, header, message, self.answered(header))
             if isinstance(message, LocationAnswer):
-                self.gateway.bridge.answer(self.terminal_id, message)
+                kind, request_id = self.requests.pop(message.reply_serial, ("locate", ""))
+                answer = {"request_id": request_id, "command": kind, **fix_payload(message.location)}
+                self.gateway.bridge.answer(self.terminal_id, answer)
         elif msg_id == MsgId.HEARTBEAT:
             self.respond(header, Result.OK)
         elif msg_id == MsgId.UNREGISTER:
@@ -220,6 +257,10 @@ class Connection(asyncio.Protocol):
         elif msg_id == MsgId.TERMINAL_RESPONSE:
             assert isinstance(message, GeneralResponse)
             self.gateway.counts["terminal_responses"] += 1
+            request = self.requests.pop(message.reply_serial, None)
+            if request is not None:
+                answer = {"request_id": request[1], "command": request[0], "result": message.result}
+                self.gateway.bridge.answer(self.terminal_id, answer)
         else:
             self.respond(header, Result.UNSUPPORTED)
 
@@ -301,12 +342,10 @@ class Connection(asyncio.Protocol):
         header = Header(msg_id=msg_id, phone=to.phone, serial=self.serial, edition=to.edition)
         transport.write(encode_frame(header, encode_body(message, to.edition)))
 
-    def command(self, msg_id: int, message: Body) -> bool:
-        """A platform command (downlink) on this authenticated connection."""
-        if self.terminal_id is None or not self.phone:
-            return False
+    def command(self, msg_id: int, message: Body) -> int:
+        """A platform command (downlink) on this authenticated connection; returns its serial."""
         self.send(Header(msg_id=msg_id, phone=self.phone, serial=0, edition=self.edition), msg_id, message)
-        return True
+        return self.serial
 
     def sweep_packages(self, now_s: float) -> None:
         settings = self.gateway.settings
@@ -356,7 +395,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> dict[str, int]:
     bridge = Bridge(settings)
     await bridge.start()
     gateway = Gateway(settings, registry, bridge)
-    bridge.connections = gateway.by_terminal
+    bridge.publisher.on_message = gateway.on_command
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: Connection(gateway), settings.jt808_host, settings.jt808_port, backlog=4096
