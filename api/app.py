@@ -13,11 +13,25 @@ from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import alerts, audit, fleet, nearest, orders, settlement, stream, tariffs, trips, usage, users
+from api import (
+    alerts,
+    audit,
+    downlink,
+    fleet,
+    nearest,
+    orders,
+    settlement,
+    stream,
+    tariffs,
+    trips,
+    usage,
+    users,
+)
 from api.errors import (
     ApiError,
     ConflictError,
     ForbiddenError,
+    GatewayTimeoutError,
     InvalidInputError,
     NotAuthenticatedError,
     NotFoundError,
@@ -33,6 +47,7 @@ STATUS_OF_ERROR: dict[type[ApiError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     InvalidInputError: 422,
+    GatewayTimeoutError: 504,
 }
 
 # Constraint violations that reach the database are the caller's: a duplicate or an overlap is a
@@ -52,6 +67,7 @@ ERROR_NAMES = {
     NotFoundError: "not_found",
     ConflictError: "conflict",
     InvalidInputError: "invalid_input",
+    GatewayTimeoutError: "gateway_timeout",
 }
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -153,6 +169,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         alerts.router,
         usage.router,
         settlement.router,
+        downlink.router,
     )
     for router in routers:
         app.include_router(router)

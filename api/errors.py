@@ -34,3 +34,7 @@ class ConflictError(ApiError):
 
 class InvalidInputError(ApiError):
     """Well-formed input that breaks a domain rule (422)."""
+
+
+class GatewayTimeoutError(ApiError):
+    """A terminal behind a gateway did not answer in time, or cannot be reached now (504)."""

@@ -47,8 +47,9 @@ class IngestSettings(StoreSettings, MqttSettings):
     filters: FilterParams = FilterParams()
 
 
-class ApiSettings(StoreSettings):
+class ApiSettings(StoreSettings, MqttSettings):
     model_config = _CONFIG
+    command_timeout_s: float = Field(default=10.0, gt=0)  # a JT/T 808 downlink command's answer (else 504)
     api_port: int = Field(default=8080, ge=1, le=65_535)  # served on 127.0.0.1
     online_within_s: int = Field(default=300, gt=0)  # "online recently": the newest fix is at most this old
     max_track_range_s: int = Field(default=7 * 86_400, gt=0)  # a track request spans at most this

@@ -319,3 +319,13 @@ DELETE FROM tariff WHERE tariff_id = %(tariff_id)s;
 
 -- api_vehicle_for_assign --
 SELECT pool_id, status, seats FROM vehicle WHERE vehicle_id = %(vehicle_id)s FOR SHARE;
+
+-- api_jt808_terminal --
+-- A vehicle in scope and its JT/T 808 terminal (one registered with a gateway), newest registration first.
+SELECT (SELECT t.terminal_id
+        FROM terminal AS t JOIN jt808_terminal AS j USING (terminal_id)
+        WHERE t.vehicle_id = v.vehicle_id
+        ORDER BY j.registered_at DESC LIMIT 1),
+       v.agency_id
+FROM vehicle AS v
+WHERE v.vehicle_id = %(vehicle_id)s AND (%(all_agencies)s OR v.agency_id = ANY(%(agency_ids)s));
