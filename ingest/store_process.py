@@ -312,8 +312,10 @@ class StoreProcess:
     def join(self, timeout_s: float = 30.0) -> None:
         self._process.join(timeout_s)
         if self._process.is_alive():
-            log.warning("store process did not finish in %.0f s; terminating it", timeout_s)
-            self._process.terminate()
+            # it ignores SIGTERM (the MQTT side decides when it stops), so SIGTERM would not end it and
+            # the interpreter would wait for it at exit; what it had not committed is not acknowledged
+            log.warning("store process did not finish in %.0f s; killing it", timeout_s)
+            self._process.kill()
             self._process.join(5)
         self._pipe.close()
         self._batches.close()
