@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -151,12 +150,3 @@ def scalar(url: str, sql: LiteralString, params: tuple[object, ...] = ()) -> Any
     with psycopg.connect(url) as conn:
         row = conn.execute(sql, params).fetchone()
         return row[0] if row else None
-
-
-def recent_workday(days_back: int = 2) -> date:
-    """A Monday–Friday at least ``days_back`` days before today in China (UTC+8): simulated days of
-    seeded fleets drive on weekdays, so a test must not get a weekend because of when it runs."""
-    day = (datetime.now(UTC) + timedelta(hours=8)).date() - timedelta(days=days_back)
-    while day.weekday() >= 5:
-        day -= timedelta(days=1)
-    return day
