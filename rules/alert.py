@@ -36,6 +36,14 @@ class AlertKind(StrEnum):
     FUEL_OVER_TANK = "fuel_over_tank"  # 异常加油: more litres than the tank holds
     FUEL_CONSUMPTION = "fuel_consumption"  # 异常加油: litres per 100 km far above the vehicle's norm
     MAINTENANCE_ELSEWHERE = "maintenance_elsewhere"  # 异常维保: repaired while the car was elsewhere
+    # JT/T 808 terminal alarms (the 0x0200 alarm word), one alert per episode (rules/alarms.py)
+    ALARM_EMERGENCY = "alarm_emergency"  # the driver pressed the emergency button
+    ALARM_POWER_CUT = "alarm_power_cut"  # the terminal lost main power (unplugged?)
+    ALARM_ANTENNA_CUT = "alarm_antenna_cut"  # the GNSS antenna was disconnected (hiding a trip?)
+    ALARM_ILLEGAL_IGNITION = "alarm_illegal_ignition"
+    ALARM_ILLEGAL_DISPLACEMENT = "alarm_illegal_displacement"  # moved while it should be parked
+    ALARM_COLLISION = "alarm_collision"
+    ALARM_ROLLOVER = "alarm_rollover"
 
 
 class Severity(StrEnum):
@@ -54,6 +62,7 @@ class Anchor(StrEnum):
     ORDER = "order"  # the dispatch order id
     FUEL_RECORD = "fuel_record"  # the fuel record id
     MAINTENANCE_RECORD = "maintenance_record"  # the maintenance record id
+    ALARM = "alarm"  # the first report of a terminal alarm's episode, epoch µs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

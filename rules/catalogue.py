@@ -13,6 +13,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rules.alarms import (
+    alarm_antenna_cut,
+    alarm_collision,
+    alarm_emergency,
+    alarm_illegal_displacement,
+    alarm_illegal_ignition,
+    alarm_power_cut,
+    alarm_rollover,
+)
 from rules.alert import Alert, AlertKind, RuleFailure
 from rules.config import RuleConfig
 from rules.driving import mileage_padding, overspeed, silent_terminal
@@ -64,6 +73,13 @@ RULES: tuple[Rule, ...] = (
     _rule(fuel_over_tank, AlertKind.FUEL_OVER_TANK),
     _rule(fuel_consumption, AlertKind.FUEL_CONSUMPTION),
     _rule(maintenance_elsewhere, AlertKind.MAINTENANCE_ELSEWHERE),
+    _rule(alarm_emergency, AlertKind.ALARM_EMERGENCY),
+    _rule(alarm_power_cut, AlertKind.ALARM_POWER_CUT),
+    _rule(alarm_antenna_cut, AlertKind.ALARM_ANTENNA_CUT),
+    _rule(alarm_illegal_ignition, AlertKind.ALARM_ILLEGAL_IGNITION),
+    _rule(alarm_illegal_displacement, AlertKind.ALARM_ILLEGAL_DISPLACEMENT),
+    _rule(alarm_collision, AlertKind.ALARM_COLLISION),
+    _rule(alarm_rollover, AlertKind.ALARM_ROLLOVER),
 )
 
 

@@ -207,6 +207,12 @@ class SilentParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmParams:
+    # JT/T 808 alarm bits: reports with the bit set at most this far apart are one episode (one alert)
+    max_gap_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OdometerParams:
     padding_ratio: float = 0.15  # ViolationParams.padding_ratio: odometer - GNSS above this share …
     padding_min_m: float = 500.0  # … ViolationParams.padding_min_m and above this many metres
@@ -244,4 +250,5 @@ class RuleConfig:
     overspeed: OverspeedParams = field(default_factory=OverspeedParams)
     silent: SilentParams = field(default_factory=SilentParams)
     odometer: OdometerParams = field(default_factory=OdometerParams)
+    alarm: AlarmParams = field(default_factory=AlarmParams)
     records: RecordParams = field(default_factory=RecordParams)

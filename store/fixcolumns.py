@@ -150,6 +150,12 @@ FIX_COLUMNS: tuple[FixColumn, ...] = (
     FixColumn(name="odometer_km", sql_type=SqlType.FLOAT8, unit="km", payload_key="odometer_km", engine=True,
               latest=True, compared=True),
     FixColumn(name="seq", sql_type=SqlType.INT8, payload_key="seq"),
+    # JT/T 808 (gateway): the 0x0200 alarm and status words (unsigned 32-bit), fuel (item 0x02)
+    FixColumn(name="alarm_word", sql_type=SqlType.INT8, unit="JT/T 808 alarm bits", payload_key="alarm_word",
+              engine=True),
+    FixColumn(name="status_word", sql_type=SqlType.INT8, unit="JT/T 808 status bits",
+              payload_key="status_word"),
+    FixColumn(name="fuel_l", sql_type=SqlType.FLOAT4, unit="L", payload_key="fuel_l"),
 )  # fmt: skip
 
 

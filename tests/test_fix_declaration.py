@@ -175,4 +175,5 @@ def test_engine_reads_the_declared_engine_columns_with_sentinel_types() -> None:
         "speed_kmh": "float4",
         "ignition": "int2",  # a nullable boolean comes as -1 / 0 / 1
         "odometer_km": "float8",
+        "alarm_word": "int8",  # JT/T 808, for rules/alarms.py (-1 where not reported)
     }

@@ -31,6 +31,8 @@ def assert_stored_once(db: str, driver: FleetDriver) -> None:
     assert scalar(db, "SELECT count(DISTINCT (vehicle_id, fix_at)) FROM position") == total
     assert scalar(db, "SELECT count(*) FROM quarantine") == 0
     assert scalar(db, "SELECT count(DISTINCT vehicle_id) FROM position") == len(driver.phones)
+    # the JT/T 808 words are stored with every fix (status: ACC on, positioned)
+    assert scalar(db, "SELECT count(*) FROM position WHERE alarm_word = 0 AND status_word = 3") == total
 
 
 def test_gateway_sigkilled_mid_stream_loses_nothing(

@@ -42,6 +42,7 @@ def test_single_fix_becomes_0x0200_and_back_to_the_same_json() -> None:
     ):
         assert back[key] == FIX[key], key
     assert back["odometer_km"] == FIX["odometer_km"]
+    assert (back["alarm_word"], back["status_word"]) == (0, 0b11)
 
 
 def test_batch_becomes_0x0704_blind_area_and_iso_time_and_missing_position() -> None:

@@ -30,10 +30,14 @@ def fix_payload(location: Location, serial: int | None = None) -> dict[str, Any]
         "altitude_m": location.altitude_m,
         "valid": location.positioned,
         "ignition": location.acc,
+        "alarm_word": location.alarm_word,
+        "status_word": location.status_word,
     }
     for item_id, value in location.items:
         if item_id == 0x01 and len(value) == 4:
             fix["odometer_km"] = int.from_bytes(value) / 10
+        elif item_id == 0x02 and len(value) == 2:
+            fix["fuel_l"] = int.from_bytes(value) / 10
         elif item_id == 0x31 and len(value) == 1:
             fix["satellites"] = value[0]
     if serial is not None:
