@@ -26,9 +26,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from fleetwatch.settings import StoreSettings
     from store.db import create_database
     from store.migrate import migrate
+    from store.settings import StoreSettings
 
     settings = StoreSettings()
     url = args.database_url or settings.database_url
@@ -51,7 +51,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from fleetwatch.settings import IngestSettings
+    from ingest.settings import IngestSettings
     from ingest.worker import run
 
     overrides = {k: v for k, v in vars(args).items() if k in IngestSettings.model_fields and v is not None}
@@ -64,9 +64,10 @@ def cmd_engine(args: argparse.Namespace) -> int:
     import psycopg
     from tqdm import tqdm
 
-    from fleetwatch.settings import EngineSettings, MqttSettings
+    from ingest.settings import MqttSettings
     from rules.worker import RulesStep
     from tracks.params import Params
+    from tracks.settings import EngineSettings
     from tracks.worker import recompute, run_engine
 
     settings = EngineSettings()
@@ -120,10 +121,10 @@ def _instant(text: str) -> datetime:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     import psycopg
 
-    from fleetwatch.settings import IngestSettings
     from ingest.decode import DecodeLimits
     from ingest.maintenance import replay_quarantine
     from ingest.reasons import Reason
+    from ingest.settings import IngestSettings
     from store.queries import query
 
     settings = IngestSettings()

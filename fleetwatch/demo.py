@@ -28,9 +28,10 @@ from tqdm import tqdm
 
 from fleetwatch.mosquitto import free_port, wait_port
 from fleetwatch.processes import start_fleetwatch, start_ingest, stop
-from fleetwatch.settings import MqttSettings, StoreSettings
+from ingest.settings import MqttSettings
 from store.db import create_database, with_dbname
 from store.migrate import migrate
+from store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from fleetwatch.settings import IngestSettings
 from ingest.decode import DecodeLimits, Message, terminal_of, vehicle_ids_of
 from ingest.filters import Anchors
 from ingest.reasons import Reason
+from ingest.settings import IngestSettings
 from ingest.write import (
     BatchOutcome,
     PreparedBatch,

@@ -123,8 +123,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.out:
         write_run(run, args.out, topic_root=args.topic_root)
     if args.load_db:
-        from fleetwatch.settings import StoreSettings
         from simulators.database import load_run
+        from store.settings import StoreSettings
 
         load_run(args.database_url or StoreSettings().database_url, run)
     if args.publish:
@@ -133,7 +133,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def _publish(run: Any, args: argparse.Namespace, items: Iterator[tuple[int, str, bytes]]) -> None:
-    from fleetwatch.settings import MqttSettings
+    from ingest.settings import MqttSettings
     from simulators.publish import Publisher
 
     settings = MqttSettings()

@@ -30,13 +30,13 @@ import psycopg
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from fleetwatch.settings import StoreSettings
 from ingest.decode import DecodeLimits, Message
 from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from store.db import create_database, with_dbname
 from store.migrate import migrate
 from store.queries import columns as table
+from store.settings import StoreSettings
 from tracks.geo import geodesic_m
 from tracks.params import Params
 from tracks.worker import recompute
