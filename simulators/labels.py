@@ -10,7 +10,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from simulators.calendar import WorkCalendar, local_midnight_s
+from rules.calendar import WorkCalendar, local_midnight_s
 from simulators.drive import Legs, speed_runs_over, time_at
 from simulators.outings import Outing
 from simulators.plane import Plane, cumulative_m

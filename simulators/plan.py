@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from simulators.calendar import local_midnight_s
+from rules.calendar import local_midnight_s
 from simulators.fleet import Depot, PoolKind, Vehicle, VehicleKind
 from simulators.orders import (
     MAINTENANCE_PURPOSE,

@@ -67,7 +67,7 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from simulators.calendar import WorkCalendar, local_midnight_s
+from rules.calendar import WorkCalendar, local_midnight_s
 from simulators.orders import DispatchOrder
 from simulators.violations import AlertKind
 

@@ -17,7 +17,7 @@ import pytest
 import shapely
 from numpy.typing import NDArray
 
-from simulators.calendar import local_midnight_s
+from rules.calendar import local_midnight_s
 from simulators.orders import DispatchOrder
 from simulators.output import messages
 from simulators.run import SimParams, SimRun, simulate
@@ -116,8 +116,7 @@ def outside_window(run: SimRun, s: Seen, a: ExpectedAlert) -> bool:
 
 def off_hours(run: SimRun, s: Seen, a: ExpectedAlert) -> bool:
     rows = _moving(s, s.during(a.start_s, a.end_s))
-    first = run.params.start
-    off = run.world.calendar.off_hours(s.t_s[rows], first, run.params.days + 2)
+    off = run.world.calendar.off_hours(s.t_s[rows])
     return int(off.sum()) >= 2 or (a.end_s - a.start_s < 30 and len(rows) >= 1 and bool(off.all()))
 
 
@@ -276,7 +275,7 @@ def test_a_clean_run_shows_no_violation_in_its_fixes(clean: SimRun) -> None:
         # every movement is inside an order's window, in working hours
         for r in moving:
             assert any(w0 <= s.t_s[r] <= w1 for w0, w1, _ in windows), (car, s.t_s[r])
-        assert not world.calendar.off_hours(s.t_s[moving], first, days).any()
+        assert not world.calendar.off_hours(s.t_s[moving]).any()
         # on the approved route during the order: never two valid fixes in a row off it (jumps are single)
         for _, _, o in windows:
             trips = [t for t in clean.truth.trips if t.order_id == o.order_id]
