@@ -211,12 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     from api.cli import add_api_parser
     from fleetwatch.demo import add_demo_parser
     from rules.cli import add_rules_parser
-    from simulators.cli import add_simulate_parser
+    from simulators.cli import add_score_parser, add_simulate_parser
     from tracks.cli import add_analyze_parser
 
     add_simulate_parser(sub)
     add_analyze_parser(sub)
-    add_rules_parser(sub)
+    add_score_parser(add_rules_parser(sub))
     add_api_parser(sub)
     add_demo_parser(sub)
     return parser

@@ -53,9 +53,9 @@ def _scalar(conn: psycopg.Connection[Any], sql: Any) -> Any:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from ingest.mqtt_publish import Publisher
     from simulators.database import load_run
     from simulators.output import messages
-    from simulators.publish import Publisher
     from simulators.run import SimParams, simulate
     from simulators.world import build_world
 

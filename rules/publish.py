@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from simulators.publish import Publisher
+from ingest.mqtt_publish import Publisher
 from store.queries import query
 
 log = logging.getLogger(__name__)

@@ -216,7 +216,7 @@ def bench_accuracy(args: argparse.Namespace) -> int:
         }
     # the alert figures: the same seeded run through the engine and the rules in-process, with the
     # simulator's road layer for speed limits (the database has no road table yet), and a clean week
-    from rules.score import clean_run, clean_week_alerts, score_run
+    from simulators.score import clean_run, clean_week_alerts, score_run
 
     alerts = score_run(run)
     result.update(

@@ -31,7 +31,7 @@ import psycopg
 
 from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.processes import start_fleetwatch, start_ingest, stop
-from simulators.publish import Publisher
+from ingest.mqtt_publish import Publisher
 from store.db import create_database, with_dbname
 from store.migrate import migrate
 from store.settings import StoreSettings
