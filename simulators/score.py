@@ -30,27 +30,10 @@ from rules.catalogue import RULES, Rule
 from simulators.rule_inputs import alerts_of, vehicle_ids
 from simulators.run import SimParams, SimRun, simulate
 from simulators.truth import ExpectedAlert
-from simulators.violations import CLEAN
+from simulators.violations import CLEAN, LABELLED
 from simulators.world import build_world
 
 S = 1_000_000
-LABELLED: frozenset[str] = frozenset(
-    {
-        "no_order",
-        "outside_window",
-        "off_hours",
-        "detour",
-        "wrong_destination",
-        "overnight_away",
-        "forbidden_place",
-        "overspeed",
-        "silent_terminal",
-        "mileage_padding",
-        "fuel_card_elsewhere",
-        "fuel_over_tank",
-        "maintenance_elsewhere",
-    }
-)
 EXPLAINED_BY: dict[AlertKind, tuple[str, ...]] = {
     AlertKind.MILEAGE_EXCESS: ("detour", "wrong_destination", "forbidden_place"),
     AlertKind.NOT_RETURNED: ("overnight_away", "outside_window", "wrong_destination"),
@@ -143,8 +126,8 @@ def score_alerts(run: SimRun, alerts: tuple[Alert, ...], *, tolerance_s: float =
                 "explained": int(explained[r].sum()),
             }
         per_kind[k] = entry
-    labelled_e = np.isin(expected.kind, sorted(LABELLED))
-    labelled_r = np.isin(raised.kind, sorted(LABELLED))
+    labelled_e = np.isin(expected.kind, sorted(k.value for k in LABELLED))
+    labelled_r = np.isin(raised.kind, sorted(k.value for k in LABELLED))
     return {
         "alert_recall": _ratio(int(hit_e[labelled_e].sum()), int(labelled_e.sum())),
         "alert_precision": _ratio(int(hit_r[labelled_r].sum()), int(labelled_r.sum())),
