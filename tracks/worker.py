@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, LiteralString, Protocol
 
 import numpy as np
@@ -25,6 +25,7 @@ import psycopg
 from numpy.typing import NDArray
 
 from store.copy import PG_EPOCH_US
+from store.epoch import utc
 from store.queries import query
 from tracks.match import DispatchOrder, LinkRole, orders_table
 from tracks.params import Params
@@ -50,10 +51,6 @@ _ROW = np.dtype(
 _HEADER_BYTES, _TRAILER_BYTES = 19, 2
 _ROLES = tuple(LinkRole)
 _NEVER = -(2**62)  # "no anchor": every stored trip of the vehicle is recomputed
-
-
-def utc(us: int | float) -> datetime:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC)
 
 
 def read_track(conn: psycopg.Connection[Any], sql: LiteralString, params: dict[str, Any]) -> Track:

@@ -44,6 +44,7 @@ from tqdm import tqdm
 from simulators.load import register_load_fleet
 from store.copy import binary_copy_payload
 from store.db import create_database, drop_database, with_dbname
+from store.epoch import utc
 from store.migrate import migrate
 from store.queries import query
 from store.settings import StoreSettings
@@ -53,7 +54,7 @@ from tracks.params import Params
 from tracks.pipeline import Context, run_fleet
 from tracks.synth import Fleet, at_us, synthetic_fleet
 from tracks.track import IGNITION_UNKNOWN, Track
-from tracks.worker import MARGIN_S, read_track, recompute, utc
+from tracks.worker import MARGIN_S, read_track, recompute
 
 log = logging.getLogger(__name__)
 
