@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from store.copy import PG_EPOCH_US
 from store.epoch import utc
 from store.queries import query
+from store.retry import TRANSIENT, Backoff
 from tracks.match import DispatchOrder, LinkRole, orders_table
 from tracks.params import Params
 from tracks.pipeline import Context, VehicleResult, final_trips, run_fleet
@@ -361,14 +362,16 @@ def run_engine(
     lease_s: float = 120.0,
     after: AfterRound | None = None,
 ) -> None:
-    """The live engine: rounds until ``stop``; a lost database connection is retried."""
+    """The live engine: rounds until ``stop``; a lost database connection is retried (``store.retry``)."""
     log.info("track engine %s: polling the engine queue every %.1f s", worker, poll_s)
     conn: psycopg.Connection[Any] | None = None
+    backoff = Backoff(f"track engine {worker}: round", logger=log)
     while not stop.is_set():
         try:
             if conn is None:
                 conn = psycopg.connect(database_url, autocommit=True)
             outcome = process_dirty(conn, worker, params, limit=limit, lease_s=lease_s, after=after)
+            backoff.succeeded()
             if outcome is None:
                 stop.wait(poll_s)
             else:
@@ -379,11 +382,10 @@ def run_engine(
                     outcome.seconds,
                     outcome.trips,
                 )
-        except psycopg.OperationalError as error:
-            log.warning("database lost (%s); retrying", str(error).strip())
+        except TRANSIENT as error:
             if conn is not None:
                 conn.close()
             conn = None
-            stop.wait(2.0)
+            stop.wait(backoff.failed(error))
     if conn is not None:
         conn.close()
