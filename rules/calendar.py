@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -57,7 +58,7 @@ class WorkCalendar:
     workdays: frozenset[date] = frozenset()  # weekend days worked to make up for a holiday
     hours: WorkHours = field(default_factory=WorkHours)
     utc_offset_s: int = CST_OFFSET_S
-    names: Mapping[date, str] = field(default_factory=dict)  # what a listed day is (春节, 国庆节调休上班 …)
+    names: Mapping[date, str] = field(default_factory=dict, hash=False)  # what a listed day is (春节 …)
     years: frozenset[int] = frozenset()  # years whose notice is listed in full
 
     def __post_init__(self) -> None:
@@ -173,11 +174,15 @@ def calendar_from_days(
 def china_calendar(extra: Iterable[CalendarDay] = ()) -> WorkCalendar:
     """The State Council notices known to the project (``rules/data``), plus any further days (e.g. a new
     year's notice); covers every year with a listed day."""
+    days = [*_china_notices(), *((d.day, d.kind, d.name) for d in extra)]
+    return calendar_from_days(days, years={d.year for d, _, _ in days})
+
+
+@cache
+def _china_notices() -> tuple[tuple[date, DayKind, str], ...]:
     text = resources.files("rules").joinpath("data", CHINA_NOTICES_FILE).read_text(encoding="utf-8")
     rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    days = [(date.fromisoformat(r["day"]), DayKind(r["kind"]), r["name"]) for r in rows]
-    days += [(d.day, d.kind, d.name) for d in extra]
-    return calendar_from_days(days, years={d.year for d, _, _ in days})
+    return tuple((date.fromisoformat(r["day"]), DayKind(r["kind"]), r["name"]) for r in rows)
 
 
 def local_midnight_s(day: date) -> int:
