@@ -120,8 +120,8 @@ def main() -> int:
         for problem in problems:
             print(f"lock check: {problem}", file=sys.stderr)
         print(
-            f"lock check: FAILED ({len(problems)} differences); `bash scripts/setup.sh` installs the lock, "
-            "`scripts/dev lock` re-resolves it",
+            f"lock check: FAILED ({len(problems)} differences); `rm .venv/.fleetwatch-installed; "
+            "bash scripts/setup.sh` re-installs the lock, `scripts/dev lock` re-resolves it",
             file=sys.stderr,
         )
         return 1
