@@ -21,7 +21,7 @@ import time
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from tqdm import tqdm
@@ -32,6 +32,9 @@ from fleetwatch.settings import MqttSettings, StoreSettings
 from store.db import create_database, with_dbname
 from store.migrate import migrate
 
+if TYPE_CHECKING:
+    from simulators.calendar import WorkCalendar
+
 log = logging.getLogger(__name__)
 
 DEMO_DATABASE = "fleetwatch_demo"
@@ -40,7 +43,12 @@ DEMO_DATABASE = "fleetwatch_demo"
 def add_demo_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="run the demo fleet through the pipeline", description=__doc__)
     demo.add_argument("--vehicles", type=int, default=60)
-    demo.add_argument("--days", type=int, default=2, help="simulated days, ending yesterday (China time)")
+    demo.add_argument(
+        "--days",
+        type=int,
+        default=2,
+        help="simulated days, ending on the last working day before today (China time)",
+    )
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--database-name", default=DEMO_DATABASE, help="dropped and created anew")
     demo.set_defaults(func=run_demo)
@@ -70,8 +78,8 @@ def run_demo(args: argparse.Namespace) -> int:
     migrate(url)
 
     today_cst = (datetime.now(UTC) + timedelta(hours=8)).date()
-    start = today_cst - timedelta(days=args.days)
     world = build_world(args.vehicles, args.seed)
+    start = demo_start(today_cst, args.days, world.calendar)
     with tqdm(total=args.vehicles, unit="car", desc="simulate", disable=None) as bar:
 
         def advance(cars: int) -> None:
@@ -152,7 +160,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _summary(url, result.acknowledged, fixes_sent, elapsed)
     _engine_summary(url, engine_s)
     _alert_summary(url, run)
-    _api_calls(url, start)
+    _api_calls(url, start, today_cst)
     return 0
 
 
@@ -176,15 +184,28 @@ def _alert_summary(url: str, run: Any) -> None:
     print()
 
 
-def _api_calls(url: str, start: date) -> None:
+def demo_start(today_cst: date, days: int, calendar: WorkCalendar) -> date:
+    """The first of ``days`` simulated days ending on the last working day before ``today_cst``.
+
+    A government pool drives on working days: a window of weekend or holiday days has no orders to show
+    (and the demo's statement needs one)."""
+    end = today_cst - timedelta(days=1)
+    for _ in range(31):  # the longest run of days off (Spring Festival) is about nine days
+        if calendar.is_working_day(end):
+            break
+        end -= timedelta(days=1)
+    return end - timedelta(days=days - 1)
+
+
+def _api_calls(url: str, start: date, today_cst: date) -> None:
     """The API up on a free loopback port, and the calls the dispatch service, a supervisor and the
     settlement office would make against the demo fleet."""
     port = free_port()
     env = {
         "FLEETWATCH_DATABASE_URL": url,
         "FLEETWATCH_API_PORT": str(port),
-        # the demo fleet last reported yesterday: count a car as online if it reported in the last 3 days
-        "FLEETWATCH_ONLINE_WITHIN_S": str(3 * 86_400),
+        # the demo fleet last reported on the last working day: count a car as online if it reported since
+        "FLEETWATCH_ONLINE_WITHIN_S": str(((today_cst - start).days + 2) * 86_400),
     }
     token = (
         subprocess.run(
