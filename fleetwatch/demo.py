@@ -189,11 +189,7 @@ def demo_start(today_cst: date, days: int, calendar: WorkCalendar) -> date:
 
     A government pool drives on working days: a window of weekend or holiday days has no orders to show
     (and the demo's statement needs one)."""
-    end = today_cst - timedelta(days=1)
-    for _ in range(31):  # the longest run of days off (Spring Festival) is about nine days
-        if calendar.is_working_day(end):
-            break
-        end -= timedelta(days=1)
+    end = calendar.last_working_day_before(today_cst)
     return end - timedelta(days=days - 1)
 
 

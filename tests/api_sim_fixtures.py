@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import httpx
 import psycopg
@@ -30,7 +30,7 @@ from simulators.violations import ViolationRates
 from simulators.world import build_world
 from store.db import create_database, drop_database, with_dbname
 from tests.api_fixtures import api_settings
-from tests.conftest import TEMPLATE, wait_until
+from tests.conftest import TEMPLATE, recent_working_day, wait_until
 from tracks.params import Params
 from tracks.worker import process_dirty
 
@@ -91,7 +91,7 @@ def sim_template(template_db: str, base_url: str) -> Iterator[SimTemplate]:
     name = f"fleetwatch_sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     url = with_dbname(base_url, name)
     create_database(url, template=TEMPLATE)
-    day = (datetime.now(UTC) + timedelta(hours=8)).date() - timedelta(days=2)
+    day = recent_working_day()
     seed_day(url, day)
     _allow_connections(base_url, name, False)
     yield SimTemplate(name=name, day=day)
