@@ -65,7 +65,7 @@ free_port() { # the lowest port from 5432 up that no cluster is configured for a
 ensure_own_port() { # version cluster: move it when another cluster is configured for the same port
   local port; port=$(cluster_port "$1" "$2")
   if [ "$(pg_lsclusters -h | awk -v p="$port" '$3==p' | wc -l)" -gt 1 ]; then
-    pg_ctl_cluster "$1" "$2" stop 2>/dev/null || true
+    pg_ctl_cluster "$1" "$2" stop >/dev/null 2>&1 || true
     local new; new=$(free_port)
     log "cluster $1/$2 shares port $port with another cluster; moving it to $new"
     as_root pg_conftool "$1" "$2" set port "$new"
