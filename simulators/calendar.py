@@ -98,13 +98,6 @@ class WorkCalendar:
             return exception.kind is DayKind.WORKDAY
         return day.weekday() < 5
 
-    def last_working_day_before(self, day: date) -> date:
-        """The last working day before ``day`` (weekends and holidays skipped, make-up workdays kept)."""
-        previous = day - timedelta(days=1)
-        while not self.is_working_day(previous):
-            previous -= timedelta(days=1)
-        return previous
-
     def days(self, first: date, count: int) -> list[CalendarDay]:
         """The exceptions between ``first`` and ``first + count`` days, in date order."""
         return [

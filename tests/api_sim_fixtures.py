@@ -24,13 +24,14 @@ from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from rules.worker import RulesStep
 from simulators.database import load_run
+from simulators.dates import recent_working_days
 from simulators.output import messages
 from simulators.run import SimParams, simulate
 from simulators.violations import ViolationRates
 from simulators.world import build_world
 from store.db import create_database, drop_database, with_dbname
 from tests.api_fixtures import api_settings
-from tests.conftest import TEMPLATE, recent_working_day, wait_until
+from tests.conftest import TEMPLATE, wait_until
 from tracks.params import Params
 from tracks.worker import process_dirty
 
@@ -91,7 +92,7 @@ def sim_template(template_db: str, base_url: str) -> Iterator[SimTemplate]:
     name = f"fleetwatch_sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     url = with_dbname(base_url, name)
     create_database(url, template=TEMPLATE)
-    day = recent_working_day()
+    day = recent_working_days(1, back_min=2)
     seed_day(url, day)
     _allow_connections(base_url, name, False)
     yield SimTemplate(name=name, day=day)

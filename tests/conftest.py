@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -25,19 +24,11 @@ from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.settings import IngestSettings, StoreSettings
 from ingest.metrics import IngestMetrics
 from ingest.worker import run
-from simulators.calendar import china_calendar
 from simulators.load import LoadFleet, register_load_fleet
 from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
 
 TEMPLATE = f"fleetwatch_tpl_{os.getpid()}"  # per test session: sessions may run side by side
-
-
-def recent_working_day() -> date:
-    """A China-local working day at least two days back: recent enough for ingest's past-time filter
-    (30 days), and a working day whatever today is, so the simulated fleet has orders to drive."""
-    today_cst = (datetime.now(UTC) + timedelta(hours=8)).date()
-    return china_calendar().last_working_day_before(today_cst - timedelta(days=1))
 
 
 @pytest.fixture(scope="session")
