@@ -26,7 +26,7 @@ from api.auth import Caller, CallerDep
 from api.connection import Conn, Settings
 from api.errors import ConflictError, GatewayTimeoutError, NotFoundError
 from api.schemas import Id, Problem, Role
-from fleetwatch.settings import ApiSettings
+from api.settings import ApiSettings
 from store.queries import query
 
 router = APIRouter(prefix="/v1", tags=["jt808"])

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.settings import MqttSettings
+from store.settings import SETTINGS_CONFIG, StoreSettings
 
 
-class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="FLEETWATCH_", env_file=".fleetwatch.env", env_nested_delimiter="__", extra="ignore"
-    )
-    database_url: str = "postgresql://fleetwatch:fleetwatch@127.0.0.1:5432/fleetwatch"
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 1883
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
+class GatewaySettings(StoreSettings, MqttSettings):
+    model_config = SETTINGS_CONFIG
     # stable name: the MQTT session (and so what the broker has not acknowledged yet) is kept under it
     gateway_name: str = Field(default="jt808-1", pattern=r"^[A-Za-z0-9_.-]{1,48}$")
     session_expiry_s: int = Field(default=7 * 86_400, ge=0)

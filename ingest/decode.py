@@ -4,10 +4,12 @@ Accepted payloads (topic ``fleet/<terminal_id>/pos``):
   one fix     {"time": …, "lon": …, "lat": …, …}
   a batch     {"fixes": [fix, …]}   or   [fix, …]
 where ``time`` is epoch milliseconds (number) or an ISO 8601 string (UTC unless it carries an offset),
-and the optional fields are ``speed_kmh, heading_deg, altitude_m, satellites, hdop, accuracy_m, valid,
-ignition, odometer_km, seq``.
+and the optional fields are the payload keys declared in store/fixcolumns.py (today ``speed_kmh,
+heading_deg, altitude_m, satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq``): one array
+per declared column comes out, typed by its SQL type.
 
-OwnTracks (topic ``owntracks/<user>/<device>``, terminal id ``<user>:<device>``):
+OwnTracks (topic ``owntracks/<user>/<device>``, terminal id ``<user>:<device>``; keys mapped by the
+declaration's ``owntracks_key``):
   {"_type": "location", "tst": epoch s, "lat", "lon", "vel" km/h, "cog", "acc" m, "alt", …}
 """
 

@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -24,6 +23,7 @@ from ingest.decode import Decoded, DecodeLimits, Fixes, Message, decode, termina
 from ingest.filters import Anchors, FilterParams, screen
 from ingest.reasons import FIX_REASONS, Reason
 from store.copy import Column, binary_copy_payload, fix_copy_columns
+from store.epoch import utc
 from store.fixcolumns import Source, compared_columns, fix_columns, latest_columns
 from store.fixsql import fix_query
 from store.queries import query
@@ -87,10 +87,6 @@ class PreparedBatch:
         return self.rows["vehicle_id"]
 
 
-def utc_from_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC)
-
-
 def load_terminals(conn: psycopg.Connection[Any]) -> dict[str, Terminal]:
     rows = conn.execute(query("terminals")).fetchall()
     return {terminal_id: Terminal(terminal_no=no, vehicle_id=vid) for terminal_id, no, vid in rows}
@@ -129,7 +125,7 @@ def quarantine_row(
     kept = payload[:_QUARANTINE_KEEP_BYTES]
     note = f" (first {len(kept)} of {len(payload)} bytes kept)" if len(kept) < len(payload) else ""
     return {
-        "received_at": utc_from_us(message.received_at_us),
+        "received_at": utc(message.received_at_us),
         "topic": message.topic,
         "terminal_id": terminal_id,
         "reason": reason.value,
@@ -342,7 +338,7 @@ def store_batch(conn: psycopg.Connection[Any], prepared: PreparedBatch, *, worke
             query("insert_ingest_batch"),
             {
                 "worker": worker,
-                "first_received_at": utc_from_us(prepared.first_received_us),
+                "first_received_at": utc(prepared.first_received_us),
                 "messages": outcome.messages,
                 "fixes_received": outcome.fixes_received,
                 "fixes_stored": outcome.fixes_stored,

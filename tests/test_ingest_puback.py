@@ -19,7 +19,7 @@ import pytest
 from fleetwatch.mosquitto import MosquittoProcess
 from ingest import puback
 from ingest.mqtt import Delivery, Subscription, SubscriptionConfig
-from simulators.publish import Publisher
+from ingest.mqtt_publish import Publisher
 from tests.conftest import wait_until
 
 TOTAL, ACKED = 60, 40

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from api.app import create_app
-from fleetwatch.settings import ApiSettings
+from api.settings import ApiSettings
 from gateway.jt808.location import location_of
 from gateway.jt808.messages import GeneralResponse, MsgId
 from gateway.jt808.terminal import Terminal, connect_and_authenticate

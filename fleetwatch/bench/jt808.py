@@ -29,11 +29,11 @@ import psycopg
 
 from fleetwatch.mosquitto import MosquittoProcess, free_port
 from fleetwatch.processes import start_fleetwatch, start_ingest, stop
-from fleetwatch.settings import StoreSettings
 from gateway.jt808.load import bench_code
 from simulators.load import register_load_fleet
 from store.db import create_database, with_dbname
 from store.migrate import migrate
+from store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 
