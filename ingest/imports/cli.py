@@ -68,8 +68,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
-        for e in result.errors:
-            print(f"row {e.row_no}, column {e.column or '-'}: {e.reason} (value {e.value!r})", file=sys.stderr)
+        for error in result.errors:
+            where = f"row {error.row_no}, column {error.column or '-'}"
+            print(f"{where}: {error.reason} (value {error.value!r})", file=sys.stderr)
         state = "REFUSED, nothing written" if result.refused else f"batch {result.import_batch_id}"
         print(
             f"{result.kind} from {result.source}: {state}; rows {result.rows}, inserted {result.inserted}, "

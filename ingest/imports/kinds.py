@@ -92,23 +92,39 @@ class Kind:
         return (*direct, *(r.target for r in self.refs), *self.fixed)
 
 
-T, I, F, B, D, TM, CK = (
-    ColType.TEXT,
-    ColType.INT,
-    ColType.FLOAT,
-    ColType.BOOL,
-    ColType.DATE,
-    ColType.TIME,
-    ColType.CLOCK,
-)
+INT, F, B, D, TM, CK = ColType.INT, ColType.FLOAT, ColType.BOOL, ColType.DATE, ColType.TIME, ColType.CLOCK
 CODE = r"[A-Za-z0-9_.:/-]{1,64}"
-LON = {"min_value": -180.0, "max_value": 180.0}
-LAT = {"min_value": -90.0, "max_value": 90.0}
-FEN = {"min_value": 0.0, "max_value": 1e13}
+
+
+def _lon(optional: bool = False) -> Col:
+    return Col(name="lon", type=F, optional=optional, min_value=-180.0, max_value=180.0)
+
+
+def _lat(optional: bool = False) -> Col:
+    return Col(name="lat", type=F, optional=optional, min_value=-90.0, max_value=90.0)
+
+
+def _fen(name: str, *, optional: bool = False, target: str | None = None) -> Col:
+    """An amount in fen (分, 0.01 CNY)."""
+    return Col(name=name, type=INT, optional=optional, target=target, min_value=0.0, max_value=1e13)
+
+
 PLACE_KINDS = (
-    "agency_office", "depot", "hospital", "station", "hotel", "venue", "government", "city_entry",
-    "fuel_station", "repair_shop", "residence", "scenic_spot", "golf_club", "entertainment",
-)  # fmt: skip
+    "agency_office",
+    "depot",
+    "hospital",
+    "station",
+    "hotel",
+    "venue",
+    "government",
+    "city_entry",
+    "fuel_station",
+    "repair_shop",
+    "residence",
+    "scenic_spot",
+    "golf_club",
+    "entertainment",
+)
 AGENCY = Ref(column="agency_code", table="agency", key="code", target="agency_id", what="agency")
 VEHICLE = Ref(column="plate", table="vehicle", key="plate", target="vehicle_id", what="vehicle (plate)")
 POOL = Ref(column="pool_code", table="pool", key="code", target="pool_id", what="pool")
@@ -122,8 +138,8 @@ def _place_columns() -> tuple[Col, ...]:
         Col(name="kind", choices=PLACE_KINDS),
         Col(name="name"),
         Col(name="forbidden", type=B, optional=True, default=False),
-        Col(name="lon", type=F, optional=True, **LON),  # optional with a polygon: its centroid
-        Col(name="lat", type=F, optional=True, **LAT),
+        _lon(optional=True),  # optional with a polygon: its centroid
+        _lat(optional=True),
         Col(name="radius_m", type=F, optional=True, default=0.0, min_value=0.0, max_value=50_000.0),
         Col(name="polygon", type=ColType.POLYGON, optional=True),
         Col(name="min_dwell_s", type=F, optional=True, min_value=0.0, max_value=86_400.0),
@@ -139,9 +155,21 @@ KINDS: Mapping[str, Kind] = {
             table="agency",
             id_column="agency_id",
             key=("code",),
-            columns=(Col(name="code", pattern=CODE), Col(name="name"), Col(name="parent_code", optional=True)),
-            refs=(Ref(column="parent_code", table="agency", key="code", target="parent_agency_id", value="agency_id",
-                      what="parent agency"),),  # fmt: skip
+            columns=(
+                Col(name="code", pattern=CODE),
+                Col(name="name"),
+                Col(name="parent_code", optional=True),
+            ),
+            refs=(
+                Ref(
+                    column="parent_code",
+                    table="agency",
+                    key="code",
+                    target="parent_agency_id",
+                    value="agency_id",
+                    what="parent agency",
+                ),
+            ),
             owner_new="{a}.parent_agency_id",
             self_ref="parent_code",
         ),
@@ -167,8 +195,8 @@ KINDS: Mapping[str, Kind] = {
                 Col(name="code", pattern=CODE),
                 Col(name="pool_code"),
                 Col(name="name"),
-                Col(name="lon", type=F, **LON),
-                Col(name="lat", type=F, **LAT),
+                _lon(),
+                _lat(),
                 Col(name="radius_m", type=F, optional=True, default=150.0, min_value=1.0, max_value=5_000.0),
             ),
             refs=(POOL,),
@@ -202,17 +230,26 @@ KINDS: Mapping[str, Kind] = {
             columns=(
                 Col(name="plate", pattern=r"\S{2,16}"),
                 Col(name="kind", choices=("sedan", "suv", "mpv", "minibus", "bus", "van")),
-                Col(name="seats", type=I, min_value=1, max_value=80),
+                Col(name="seats", type=INT, min_value=1, max_value=80),
                 Col(name="pool_code"),
                 Col(name="agency_code", optional=True),
                 Col(name="depot_code", optional=True),
-                Col(name="status", optional=True, default="in_service",
-                    choices=("in_service", "maintenance", "retired")),  # fmt: skip
+                Col(
+                    name="status",
+                    optional=True,
+                    default="in_service",
+                    choices=("in_service", "maintenance", "retired"),
+                ),
                 Col(name="tank_l", type=F, optional=True, min_value=1.0, max_value=2_000.0),
                 Col(name="fuel_norm_l_per_100km", type=F, optional=True, min_value=0.5, max_value=100.0),
                 Col(name="terminal_id", optional=True, pattern=r"[A-Za-z0-9_.:-]{1,64}", stage_only=True),
-                Col(name="protocol", optional=True, default="fleet", choices=("fleet", "owntracks", "jt808"),
-                    stage_only=True),  # fmt: skip
+                Col(
+                    name="protocol",
+                    optional=True,
+                    default="fleet",
+                    choices=("fleet", "owntracks", "jt808"),
+                    stage_only=True,
+                ),
             ),
             refs=(
                 POOL,
@@ -230,8 +267,10 @@ KINDS: Mapping[str, Kind] = {
                 Col(name="licence_no", pattern=r"[A-Za-z0-9]{6,24}"),
                 Col(name="name"),
                 Col(name="agency_code"),
-                Col(name="licence_class", choices=("A1", "A2", "A3", "B1", "B2", "C1", "C2", "C3", "C4", "C5",
-                                                   "C6")),  # fmt: skip
+                Col(
+                    name="licence_class",
+                    choices=("A1", "A2", "A3", "B1", "B2", "C1", "C2", "C3", "C4", "C5", "C6"),
+                ),
                 Col(name="licence_expires_on", type=D),
                 Col(name="phone", optional=True, default="", pattern=r"[0-9+ -]{0,24}"),
             ),
@@ -242,7 +281,11 @@ KINDS: Mapping[str, Kind] = {
             table="fuel_card",
             id_column="fuel_card_id",
             key=("card",),
-            columns=(Col(name="card", pattern=CODE), Col(name="plate"), Col(name="agency_code", optional=True)),
+            columns=(
+                Col(name="card", pattern=CODE),
+                Col(name="plate"),
+                Col(name="agency_code", optional=True),
+            ),
             refs=(VEHICLE, AGENCY),
             owner=f"coalesce({{a}}.agency_id, {BY_VEHICLE})",
         ),
@@ -255,10 +298,10 @@ KINDS: Mapping[str, Kind] = {
                 Col(name="card", pattern=CODE, target="card"),
                 Col(name="fuelled_at", type=TM),
                 Col(name="station"),
-                Col(name="lon", type=F, **LON),
-                Col(name="lat", type=F, **LAT),
+                _lon(),
+                _lat(),
                 Col(name="litres", type=F, min_value=0.01, max_value=2_000.0),
-                Col(name="amount_fen", type=I, **FEN),
+                _fen("amount_fen"),
             ),
             refs=(Ref(column="card", table="fuel_card", key="card", target="vehicle_id", what="fuel card"),),
             owner=BY_VEHICLE,
@@ -274,12 +317,12 @@ KINDS: Mapping[str, Kind] = {
                 Col(name="work_order", pattern=CODE),
                 Col(name="plate"),
                 Col(name="shop"),
-                Col(name="lon", type=F, **LON),
-                Col(name="lat", type=F, **LAT),
+                _lon(),
+                _lat(),
                 Col(name="started_at", type=TM),
                 Col(name="ended_at", type=TM),
                 Col(name="items", optional=True, default=""),
-                Col(name="cost_fen", type=I, optional=True, **FEN),
+                _fen("cost_fen", optional=True),
             ),
             refs=(VEHICLE,),
             owner=BY_VEHICLE,
@@ -337,7 +380,7 @@ KINDS: Mapping[str, Kind] = {
                 Col(name="insurer", target="issuer"),
                 Col(name="valid_from", type=D),
                 Col(name="expires_on", type=D),
-                Col(name="premium_fen", type=I, optional=True, target="cost_fen", **FEN),
+                _fen("premium_fen", optional=True, target="cost_fen"),
             ),
             refs=(VEHICLE,),
             fixed={"kind": "insurance"},
@@ -355,7 +398,7 @@ KINDS: Mapping[str, Kind] = {
                 Col(name="station", optional=True, default="", target="issuer"),
                 Col(name="inspected_on", type=D, target="valid_from"),
                 Col(name="expires_on", type=D),
-                Col(name="cost_fen", type=I, optional=True, **FEN),
+                _fen("cost_fen", optional=True),
             ),
             refs=(VEHICLE,),
             fixed={"kind": "inspection"},
@@ -374,7 +417,7 @@ KINDS: Mapping[str, Kind] = {
                 Col(name="plate", optional=True),
                 Col(name="starts_on", type=D),
                 Col(name="ends_on", type=D),
-                Col(name="amount_fen", type=I, **FEN),
+                _fen("amount_fen"),
             ),
             refs=(POOL, AGENCY, VEHICLE),
             ordered=(("starts_on", "ends_on"),),
@@ -384,7 +427,11 @@ KINDS: Mapping[str, Kind] = {
             table="agency_working_hours",
             id_column="agency_id",
             key=("agency_id",),
-            columns=(Col(name="agency_code"), Col(name="start_local", type=CK), Col(name="end_local", type=CK)),
+            columns=(
+                Col(name="agency_code"),
+                Col(name="start_local", type=CK),
+                Col(name="end_local", type=CK),
+            ),
             refs=(AGENCY,),
             ordered=(("start_local", "end_local"),),
         ),

@@ -19,7 +19,7 @@ HEADER = ("key", "name", "kind", "speed_limit_kmh", "geometry")
 
 def maxspeed_kmh(text: str) -> float | None:
     """OSM's maxspeed as km/h; None when it is not a number (a zone code, "none", "signals")."""
-    match = _MAXSPEED.match(text.split(";")[0])
+    match = _MAXSPEED.match(text.split(";", maxsplit=1)[0])
     if match is None:
         return None
     value = float(match[1])
@@ -38,7 +38,7 @@ def read_osm(data: bytes, source: str) -> Table:
             .with_filter(osmium.filter.KeyFilter("highway"))
         )
         for obj in processor:
-            if not obj.is_way() or "maxspeed" not in obj.tags:
+            if not isinstance(obj, osmium.osm.Way) or "maxspeed" not in obj.tags:
                 continue
             text = obj.tags["maxspeed"]
             limit = maxspeed_kmh(text)

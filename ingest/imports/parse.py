@@ -51,7 +51,7 @@ class Parsed:
         return frozenset(e.row_no for e in self.errors)
 
 
-class _Bad(ValueError):
+class _BadCellError(ValueError):
     """A cell that is not what its column holds; the message is the reason."""
 
 
@@ -59,34 +59,44 @@ def _text(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))  # a code typed as a number in Excel
     if isinstance(v, (dict, list)):
-        raise _Bad("text expected")
-    return str(v).strip()
+        raise _BadCellError("text expected")
+    text = str(v).strip()
+    if "\x00" in text:
+        raise _BadCellError("a NUL character in text")
+    return text
 
 
 def _int(v: object) -> int:
+    n = _int_value(v)
+    if not -(2**63) <= n < 2**63:
+        raise _BadCellError("an integer out of range")
+    return n
+
+
+def _int_value(v: object) -> int:
     if isinstance(v, bool):
-        raise _Bad("an integer expected")
+        raise _BadCellError("an integer expected")
     if isinstance(v, int):
         return v
     if isinstance(v, float):
         if not v.is_integer():
-            raise _Bad("an integer expected")
+            raise _BadCellError("an integer expected")
         return int(v)
     try:
         return int(str(v).strip())
     except ValueError:
-        raise _Bad("an integer expected") from None
+        raise _BadCellError("an integer expected") from None
 
 
 def _float(v: object) -> float:
     if isinstance(v, bool):
-        raise _Bad("a number expected")
+        raise _BadCellError("a number expected")
     try:
         x = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
     except ValueError:
-        raise _Bad("a number expected") from None
+        raise _BadCellError("a number expected") from None
     if not math.isfinite(x):
-        raise _Bad("a finite number expected")
+        raise _BadCellError("a finite number expected")
     return x
 
 
@@ -98,7 +108,7 @@ def _bool(v: object) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise _Bad("true or false expected")
+    raise _BadCellError("true or false expected")
 
 
 def _date(v: object) -> date:
@@ -109,7 +119,7 @@ def _date(v: object) -> date:
     try:
         return date.fromisoformat(str(v).strip())
     except ValueError:
-        raise _Bad("a date YYYY-MM-DD expected") from None
+        raise _BadCellError("a date YYYY-MM-DD expected") from None
 
 
 def _time(v: object) -> datetime:
@@ -119,7 +129,7 @@ def _time(v: object) -> datetime:
         try:
             t = datetime.fromisoformat(str(v).strip())
         except ValueError:
-            raise _Bad("a time YYYY-MM-DDTHH:MM[:SS][+08:00] expected") from None
+            raise _BadCellError("a time YYYY-MM-DDTHH:MM[:SS][+08:00] expected") from None
     return t.replace(tzinfo=CST) if t.tzinfo is None else t
 
 
@@ -129,9 +139,9 @@ def _clock(v: object) -> time:
     try:
         t = time.fromisoformat(str(v).strip())
     except ValueError:
-        raise _Bad("a local time HH:MM expected") from None
+        raise _BadCellError("a local time HH:MM expected") from None
     if t.tzinfo is not None:
-        raise _Bad("a local time without an offset expected")
+        raise _BadCellError("a local time without an offset expected")
     return t
 
 
@@ -140,34 +150,34 @@ def _geometry(v: object, kind: str) -> dict[str, object]:
         try:
             v = orjson.loads(v)
         except orjson.JSONDecodeError:
-            raise _Bad(f"a GeoJSON {kind} expected (not JSON)") from None
+            raise _BadCellError(f"a GeoJSON {kind} expected (not JSON)") from None
     if not isinstance(v, dict) or v.get("type") != kind:
-        raise _Bad(f"a GeoJSON {kind} expected")
+        raise _BadCellError(f"a GeoJSON {kind} expected")
     coords = v.get("coordinates")
     rings = coords if kind == "Polygon" else [coords]
     if not isinstance(rings, list) or not rings:
-        raise _Bad(f"a {kind} needs coordinates")
+        raise _BadCellError(f"a {kind} needs coordinates")
     clean: list[list[list[float]]] = []
     for ring in rings:
         points = _positions(ring)
         if kind == "LineString" and len(points) < 2:
-            raise _Bad("a LineString needs at least 2 positions")
+            raise _BadCellError("a LineString needs at least 2 positions")
         if kind == "Polygon" and (len(points) < 4 or points[0] != points[-1]):
-            raise _Bad("a Polygon ring needs at least 4 positions, the last equal to the first")
+            raise _BadCellError("a Polygon ring needs at least 4 positions, the last equal to the first")
         clean.append(points)
     return {"type": kind, "coordinates": clean if kind == "Polygon" else clean[0]}
 
 
 def _positions(ring: object) -> list[list[float]]:
     if not isinstance(ring, list):
-        raise _Bad("positions must be a list of [lon, lat]")
+        raise _BadCellError("positions must be a list of [lon, lat]")
     points: list[list[float]] = []
     for p in ring:
         if not isinstance(p, list) or len(p) < 2:
-            raise _Bad("a position is [lon, lat]")
+            raise _BadCellError("a position is [lon, lat]")
         lon, lat = _float(p[0]), _float(p[1])
         if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-            raise _Bad(f"position [{lon}, {lat}] is outside [-180, 180] x [-90, 90]")
+            raise _BadCellError(f"position [{lon}, {lat}] is outside [-180, 180] x [-90, 90]")
         points.append([lon, lat])
     return points
 
@@ -193,14 +203,14 @@ def _shown(v: object) -> str:
 
 def _check(col: Col, value: object) -> None:
     if col.choices and value not in col.choices:
-        raise _Bad(f"one of {', '.join(col.choices)} expected")
+        raise _BadCellError(f"one of {', '.join(col.choices)} expected")
     if col.pattern is not None and isinstance(value, str) and re.fullmatch(col.pattern, value) is None:
-        raise _Bad(f"does not match {col.pattern}")
+        raise _BadCellError(f"does not match {col.pattern}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if col.min_value is not None and value < col.min_value:
-            raise _Bad(f"below the minimum {col.min_value:g}")
+            raise _BadCellError(f"below the minimum {col.min_value:g}")
         if col.max_value is not None and value > col.max_value:
-            raise _Bad(f"above the maximum {col.max_value:g}")
+            raise _BadCellError(f"above the maximum {col.max_value:g}")
 
 
 def parse_column(col: Col, cells: Sequence[object], errors: list[RowError]) -> list[object]:
@@ -216,7 +226,7 @@ def parse_column(col: Col, cells: Sequence[object], errors: list[RowError]) -> l
         try:
             value = parse(cell)
             _check(col, value)
-        except _Bad as e:
+        except _BadCellError as e:
             errors.append(RowError(row_no=i + 1, column=col.name, value=_shown(cell), reason=str(e)))
             value = None
         out.append(value)
@@ -226,19 +236,25 @@ def parse_column(col: Col, cells: Sequence[object], errors: list[RowError]) -> l
 def parse_table(
     kind: Kind, table: Table, *, datum: Datum = Datum.WGS84, defaults: Mapping[str, object] | None = None
 ) -> Parsed:
-    """Check every cell of ``table`` against ``kind``; ``defaults`` fill empty cells of a column (--agency)."""
+    """Check every cell of ``table`` against ``kind``; ``defaults`` fill a column's empty cells (--agency)."""
     errors: list[RowError] = []
     declared = {c.name: c for c in kind.columns}
     for name in table.header:
         if name not in declared:
-            errors.append(RowError(row_no=FILE_ROW, column=name, value=name,
-                                   reason=f"unknown column; {kind.name} has {', '.join(declared)}"))  # fmt: skip
+            reason = f"unknown column; {kind.name} has {', '.join(declared)}"
+            errors.append(RowError(row_no=FILE_ROW, column=name, value=name, reason=reason))
     index = {name: i for i, name in enumerate(table.header)}
     n = len(table.rows)
     for i, row in enumerate(table.rows):
         if len(row) > len(table.header):
-            errors.append(RowError(row_no=i + 1, column="", value=_shown(row[len(table.header)]),
-                                   reason=f"{len(row)} cells for {len(table.header)} columns"))  # fmt: skip
+            errors.append(
+                RowError(
+                    row_no=i + 1,
+                    column="",
+                    value=_shown(row[len(table.header)]),
+                    reason=f"{len(row)} cells for {len(table.header)} columns",
+                )
+            )
     columns: dict[str, list[object]] = {}
     for col in kind.columns:
         given = (defaults or {}).get(col.name)
@@ -268,13 +284,14 @@ def _check_order(kind: Kind, columns: Mapping[str, list[object]], errors: list[R
             if a is None or b is None:
                 continue
             if b < a or (strict and b == a):  # type: ignore[operator]
-                errors.append(RowError(row_no=i + 1, column=last, value=_shown(b),
-                                       reason=f"before {first} ({_shown(a)})"))  # fmt: skip
+                errors.append(
+                    RowError(
+                        row_no=i + 1, column=last, value=_shown(b), reason=f"before {first} ({_shown(a)})"
+                    )
+                )
 
 
-def _place_points(
-    kind: Kind, columns: dict[str, list[object]], errors: list[RowError], datum: Datum
-) -> None:
+def _place_points(kind: Kind, columns: dict[str, list[object]], errors: list[RowError], datum: Datum) -> None:
     """GCJ-02 → WGS-84 for points and geometries; a place without lon/lat takes its polygon's centroid."""
     geometry_cols = [c.name for c in kind.columns if c.type in (ColType.POLYGON, ColType.LINE)]
     if datum is Datum.GCJ02:
@@ -298,10 +315,12 @@ def _place_points(
         if columns[lon_name][i] is not None and columns[lat_name][i] is not None:
             continue
         if isinstance(polygon, dict):
-            ring = np.asarray(polygon["coordinates"][0][:-1], np.float64)  # type: ignore[index]
+            ring = np.asarray(polygon["coordinates"][0][:-1], np.float64)
             columns[lon_name][i], columns[lat_name][i] = float(ring[:, 0].mean()), float(ring[:, 1].mean())
         elif (i + 1, "polygon") not in bad and (i + 1, lon_name) not in bad:
-            errors.append(RowError(row_no=i + 1, column=lon_name, value="", reason="lon/lat or a polygon needed"))
+            errors.append(
+                RowError(row_no=i + 1, column=lon_name, value="", reason="lon/lat or a polygon needed")
+            )
 
 
 def _convert_geometry(g: object) -> object:

@@ -64,12 +64,13 @@ class ImportResult:
             "unchanged": self.unchanged,
             "quarantined": self.quarantined,
             "errors": [
-                {"row": e.row_no, "column": e.column, "value": e.value, "reason": e.reason} for e in self.errors
+                {"row": e.row_no, "column": e.column, "value": e.value, "reason": e.reason}
+                for e in self.errors
             ],
         }
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """Rolls the import's transaction back."""
 
 
@@ -90,7 +91,7 @@ def _ids(names: Sequence[str], alias: str | None = None) -> sql.Composed:
 def _owner(template: str | None, alias: str) -> sql.Composable:
     if template is None:
         return sql.SQL("NULL::integer")
-    return sql.SQL(template).format(a=sql.Identifier(alias))  # type: ignore[arg-type]
+    return sql.SQL(template).format(a=sql.Identifier(alias))
 
 
 def _key_match(kind: Kind) -> sql.Composed:
@@ -138,9 +139,9 @@ def run_import(
         with conn.transaction():
             counts = work.run()
             if work.errors and not partial:
-                raise _Refused
+                raise _RefusedError
             batch_id = work.finish(table, started_at, agency_id, counts)
-    except _Refused:
+    except _RefusedError:
         errors = tuple(sorted(work.errors, key=lambda e: (e.row_no, e.column)))
         log.info("import %s from %s refused: %d errors", kind.name, table.source, len(errors))
         return ImportResult(kind=kind.name, source=table.source, rows=parsed.row_count, errors=errors)
@@ -179,7 +180,7 @@ class _Import:
         self._check_duplicates()
         self._check_scope()
         if self.errors and not self.partial:
-            raise _Refused
+            raise _RefusedError
         self._drop_bad_rows()
         counts = self._upsert_rounds()
         if kind.self_ref is not None:
@@ -193,8 +194,7 @@ class _Import:
         kind, parsed = self.kind, self.parsed
         names = kind.file_columns
         columns = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type.pg))  # type: ignore[arg-type]
-            for c in kind.columns
+            sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type.pg)) for c in kind.columns
         )
         self.conn.execute(_q("import_create_stage", columns=columns))
         bad = parsed.bad_rows
@@ -231,11 +231,19 @@ class _Import:
                 values.append(sql.SQL("s.{} AS {}").format(sql.Identifier(col.name), sql.Identifier(target)))
         for n, ref in enumerate(kind.refs):
             alias = f"ref{n}"
-            values.append(sql.SQL("{} AS {}").format(
-                sql.Identifier(alias, ref.value or ref.target), sql.Identifier(ref.target)))  # fmt: skip
-            joins.append(sql.SQL("LEFT JOIN {} AS {} ON {} = {}").format(
-                sql.Identifier(ref.table), sql.Identifier(alias), sql.Identifier(alias, ref.key),
-                sql.Identifier("s", ref.column)))  # fmt: skip
+            values.append(
+                sql.SQL("{} AS {}").format(
+                    sql.Identifier(alias, ref.value or ref.target), sql.Identifier(ref.target)
+                )
+            )
+            joins.append(
+                sql.SQL("LEFT JOIN {} AS {} ON {} = {}").format(
+                    sql.Identifier(ref.table),
+                    sql.Identifier(alias),
+                    sql.Identifier(alias, ref.key),
+                    sql.Identifier("s", ref.column),
+                )
+            )
         for target, constant in kind.fixed.items():
             values.append(sql.SQL("{} AS {}").format(sql.Literal(constant), sql.Identifier(target)))
         self.conn.execute(
@@ -252,8 +260,8 @@ class _Import:
         kind, agency_ids = self.kind, self.actor.agency_ids
         if agency_ids is None:
             return
-        column = next((c.name for c in kind.columns if c.name in ("agency_code", "plate", "pool_code", "card")),
-                      kind.columns[0].name)  # fmt: skip
+        owners = ("agency_code", "plate", "pool_code", "card")
+        column = next((c.name for c in kind.columns if c.name in owners), kind.columns[0].name)
         if kind.owner is None:
             rows = [r for (r,) in self.conn.execute("SELECT row_no FROM import_stage ORDER BY row_no")]
             for row_no in rows:
@@ -301,8 +309,11 @@ class _Import:
         targets = kind.targets
         requeue: sql.Composable = sql.SQL("")
         if kind.requeue is not None:
-            requeue = _q("import_requeue", time_from=sql.Identifier(kind.requeue[0]),
-                         time_to=sql.Identifier(kind.requeue[1]))  # fmt: skip
+            requeue = _q(
+                "import_requeue",
+                time_from=sql.Identifier(kind.requeue[0]),
+                time_to=sql.Identifier(kind.requeue[1]),
+            )
         upsert = _q(
             "import_upsert",
             id=sql.Identifier(kind.id_column),
@@ -323,9 +334,14 @@ class _Import:
                 "({} IS NOT NULL OR NOT EXISTS (SELECT 1 FROM import_stage AS s "
                 "WHERE s.row_no = r.row_no AND s.{} IS NOT NULL))"
             ).format(sql.Identifier("r", ref.target), sql.Identifier(ref.column))
-            resolve = _q("import_resolve_tree", target=sql.Identifier(ref.target),
-                         value=sql.Identifier(ref.value or ref.target), table=sql.Identifier(ref.table),
-                         key=sql.Identifier(ref.key), column=sql.Identifier(ref.column))  # fmt: skip
+            resolve = _q(
+                "import_resolve_tree",
+                target=sql.Identifier(ref.target),
+                value=sql.Identifier(ref.value or ref.target),
+                table=sql.Identifier(ref.table),
+                key=sql.Identifier(ref.key),
+                column=sql.Identifier(ref.column),
+            )
         inserted = updated = 0
         for round_no in range(1, 10_000):
             if self.conn.execute(_q("import_next_round", ready=ready), {"round": round_no}).rowcount == 0:
@@ -340,7 +356,7 @@ class _Import:
             for (row_no,) in self.conn.execute(query("import_unplaced")).fetchall():
                 self._error(row_no, kind.self_ref, "", "a cycle: the agency would be its own ancestor")
             if self.errors and not self.partial:
-                raise _Refused
+                raise _RefusedError
         return inserted, updated
 
     def _check_cycles(self) -> None:
@@ -348,7 +364,7 @@ class _Import:
         for row_no, parent in cycles:
             self._error(row_no, "parent_code", parent, "a cycle: the agency would be its own ancestor")
         if cycles:
-            raise _Refused  # already written in this transaction: refused even with --partial
+            raise _RefusedError  # already written in this transaction: refused even with --partial
 
     def finish(
         self, table: Table, started_at: datetime, agency_id: int | None, counts: tuple[int, int]
@@ -398,4 +414,6 @@ def _raw(table: Table, row_no: int) -> Mapping[str, object]:
     if not 1 <= row_no <= len(table.rows):
         return {}
     row = table.rows[row_no - 1]
-    return {name: orjson.loads(orjson.dumps(cell, default=str)) for name, cell in zip(table.header, row, strict=False)}
+    text = orjson.dumps(dict(zip(table.header, row, strict=False)), default=str)
+    loaded: dict[str, object] = orjson.loads(text.replace(b"\\u0000", b""))  # jsonb holds no NUL
+    return loaded

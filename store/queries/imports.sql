@@ -169,10 +169,3 @@ WHERE q.import_batch_id = %(import_batch_id)s
   AND (%(all_agencies)s OR b.agency_id = ANY(%(agency_ids)s::integer[])
        OR b.api_user_id IS NOT DISTINCT FROM %(api_user_id)s)
 ORDER BY q.row_no, q.import_quarantine_id;
-
--- import_drivers --
-SELECT d.driver_id, d.licence_no, d.name, d.agency_id, d.licence_class, d.licence_expires_on, d.phone
-FROM driver AS d
-WHERE (%(all_agencies)s OR d.agency_id = ANY(%(agency_ids)s::integer[]))
-ORDER BY d.driver_id
-LIMIT %(limit)s OFFSET %(offset)s;
