@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import LiteralString
 
 import psycopg
 
@@ -40,8 +41,8 @@ def _drive(url: str) -> int:
         vehicle_id, terminal_no = row
         conn.execute(
             "INSERT INTO position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, valid)"
-            " SELECT %(v)s, %(start)s + make_interval(secs => 10 * i), %(start)s + make_interval(secs => 10 * i),"
-            "        %(t)s, 114.0579 + 0.0003 * least(i, 720 - i), 22.5431, CASE WHEN i IN (0, 720) THEN 0"
+            " SELECT %(v)s, %(start)s + make_interval(secs => 10 * i),"
+            "        %(start)s + make_interval(secs => 10 * i), %(t)s, 114.0579 + 0.0003 * least(i, 720 - i), 22.5431, CASE WHEN i IN (0, 720) THEN 0"
             "        ELSE 11 END, true"
             " FROM generate_series(0, 720) AS i",
             {"v": vehicle_id, "t": terminal_no, "start": DRIVE_START},
@@ -54,9 +55,9 @@ def _drive(url: str) -> int:
         return int(vehicle_id)
 
 
-def _count(url: str, statement: str) -> int:
+def _count(url: str, statement: LiteralString) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute(statement).fetchone()  # type: ignore[call-overload]
+        row = conn.execute(statement).fetchone()
         assert row is not None
         return int(row[0])
 
@@ -67,9 +68,11 @@ def test_late_fuel_record_raises_fuel_card_elsewhere_in_the_running_engine(db: s
     vehicle_id = _drive(db)
     stop = threading.Event()
     engine = threading.Thread(
-        target=run_engine, args=(db, "engine-test", Params(), stop), kwargs={"poll_s": 0.1, "after": RulesStep()},
+        target=run_engine,
+        args=(db, "engine-test", Params(), stop),
+        kwargs={"poll_s": 0.1, "after": RulesStep()},
         daemon=True,
-    )  # fmt: skip
+    )
     engine.start()
     try:
         wait_until(lambda: _count(db, "SELECT count(*) FROM engine_queue") == 0, 120, "the drive computed")
