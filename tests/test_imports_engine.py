@@ -42,8 +42,9 @@ def _drive(url: str) -> int:
         conn.execute(
             "INSERT INTO position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, valid)"
             " SELECT %(v)s, %(start)s + make_interval(secs => 10 * i),"
-            "        %(start)s + make_interval(secs => 10 * i), %(t)s, 114.0579 + 0.0003 * least(i, 720 - i), 22.5431, CASE WHEN i IN (0, 720) THEN 0"
-            "        ELSE 11 END, true"
+            "        %(start)s + make_interval(secs => 10 * i), %(t)s,"
+            "        114.0579 + 0.0003 * least(i, 720 - i), 22.5431,"
+            "        CASE WHEN i IN (0, 720) THEN 0 ELSE 11 END, true"
             " FROM generate_series(0, 720) AS i",
             {"v": vehicle_id, "t": terminal_no, "start": DRIVE_START},
         )
