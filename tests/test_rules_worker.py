@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -14,6 +13,7 @@ from ingest.write import create_stage, load_terminals, write_batch
 from rules.publish import publish_new_alerts
 from rules.worker import RulesStep
 from simulators.database import load_run
+from simulators.dates import recent_working_days
 from simulators.output import messages
 from simulators.publish import Publisher
 from simulators.run import SimParams, simulate
@@ -32,9 +32,9 @@ def _alerts(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 
 def test_engine_rounds_raise_alerts_once_and_leave_reviewed_ones_alone(db: str, broker: Broker) -> None:
-    today = (datetime.now(UTC) + timedelta(hours=8)).date()
     rates = ViolationRates().scaled(4.0)
-    run = simulate(build_world(12, 5), SimParams(start=today - timedelta(days=2), days=1, rates=rates))
+    day = recent_working_days(1, back_min=2)
+    run = simulate(build_world(12, 5), SimParams(start=day, days=1, rates=rates))
     load_run(db, run)
     rules = RulesStep()
     with psycopg.connect(db, autocommit=True) as conn:

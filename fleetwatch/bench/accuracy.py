@@ -22,7 +22,6 @@ import json
 import logging
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -176,6 +175,7 @@ def _ingest(url: str, run: Any) -> dict[str, int]:
 
 def bench_accuracy(args: argparse.Namespace) -> int:
     from simulators.database import load_run
+    from simulators.dates import recent_monday
     from simulators.run import SimParams, simulate
     from simulators.world import build_world
 
@@ -183,8 +183,7 @@ def bench_accuracy(args: argparse.Namespace) -> int:
     url = with_dbname(StoreSettings().database_url, "fleetwatch_bench_accuracy")
     create_database(url, drop_existing=True)
     migrate(url)
-    today = (datetime.now(UTC) + timedelta(hours=8)).date()
-    start = today - timedelta(days=args.days + 1)
+    start = recent_monday(args.days, back_min=2)
     started = time.monotonic()
     run = simulate(build_world(vehicles, args.seed), SimParams(start=start, days=args.days))
     log.info(
