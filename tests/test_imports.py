@@ -467,3 +467,15 @@ def test_import_command_lists_every_error_and_exits_1(db: str, tmp_path: Path) -
     )
     assert partial.returncode == 0, partial.stderr
     assert "inserted 1" in partial.stdout and "quarantined 2" in partial.stdout
+
+
+def test_a_row_with_a_bad_cell_still_has_its_other_cells_checked(db: str) -> None:
+    load(db, ("agencies",))
+    table = Table(
+        header=("code", "name", "kind", "agency_code"), rows=[["P1", "a", "taxi", "NOPE"]], source="p"
+    )
+    result = do_import(db, "pools", table)
+    assert [(e.column, e.reason) for e in result.errors] == [
+        ("agency_code", "unknown agency"),
+        ("kind", "one of city, district, rental, ride_hailing expected"),
+    ]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import orjson
@@ -213,8 +214,55 @@ def _check(col: Col, value: object) -> None:
             raise _BadCellError(f"above the maximum {col.max_value:g}")
 
 
+# A whole column of well-formed text (a CSV's usual case) is converted in one pass; any doubt (a
+# non-text cell, an empty one, a failed conversion or check) falls back to the cell-by-cell path,
+# which names every problem.
+FAST: Mapping[ColType, Callable[[str], object]] = {
+    ColType.TEXT: str.strip,
+    ColType.INT: int,
+    ColType.FLOAT: float,
+    ColType.DATE: date.fromisoformat,
+    ColType.TIME: datetime.fromisoformat,
+}
+
+
+def _parse_clean(col: Col, cells: Sequence[object]) -> list[object] | None:
+    convert = FAST.get(col.type)
+    if convert is None or not all(type(c) is str for c in cells):
+        return None
+    try:
+        values: list[Any] = list(map(convert, cells))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+    if not values:
+        return values
+    if col.type is ColType.TEXT:
+        if not all(values) or "\x00" in "".join(values):
+            return None
+        if col.choices and not set(values) <= set(col.choices):
+            return None
+        if col.pattern is not None and not all(map(re.compile(col.pattern).fullmatch, values)):
+            return None
+    elif col.type in (ColType.INT, ColType.FLOAT):
+        low, high = min(values), max(values)
+        if col.type is ColType.FLOAT and not np.isfinite(np.asarray(values, np.float64)).all():
+            return None
+        if col.type is ColType.INT and not (low >= -(2**63) and high < 2**63):
+            return None
+        if (col.min_value is not None and low < col.min_value) or (
+            col.max_value is not None and high > col.max_value
+        ):
+            return None
+    elif col.type is ColType.TIME:
+        values = [t if t.tzinfo is not None else t.replace(tzinfo=CST) for t in values]
+    return values
+
+
 def parse_column(col: Col, cells: Sequence[object], errors: list[RowError]) -> list[object]:
     """One column's cells typed and checked; row i of ``cells`` is file row i + 1."""
+    clean = _parse_clean(col, cells)
+    if clean is not None:
+        return clean
     parse = PARSERS[col.type]
     out: list[object] = []
     for i, cell in enumerate(cells):
