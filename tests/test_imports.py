@@ -224,7 +224,7 @@ KEY_COLUMN = {
 
 
 def _to_gcj(value: object) -> object:
-    if isinstance(value, str):
+    if isinstance(value, str) and value:
         value = json.loads(value)
     if isinstance(value, dict):
         coords = value["coordinates"]
@@ -246,7 +246,7 @@ def test_gcj02_input_is_stored_as_wgs84(db: str, kind: str) -> None:
     shifted = []
     for row in table.rows:
         cells = list(row)
-        if "lon" in header and cells[header.index("lon")] is not None:
+        if "lon" in header and cells[header.index("lon")] not in (None, ""):
             i, j = header.index("lon"), header.index("lat")
             x, y = wgs84_to_gcj02(float(str(cells[i])), float(str(cells[j])))
             cells[i], cells[j] = float(x), float(y)
@@ -264,12 +264,12 @@ def test_gcj02_input_is_stored_as_wgs84(db: str, kind: str) -> None:
     moved_m = 0.0
     for row, original in zip(shifted, table.rows, strict=True):
         lon, lat, geom = stored[str(original[key])]
-        if "lon" in header and original[header.index("lon")] is not None:
+        if "lon" in header and original[header.index("lon")] not in (None, ""):
             assert lon == pytest.approx(float(str(original[header.index("lon")])), abs=1e-8)
             assert lat == pytest.approx(float(str(original[header.index("lat")])), abs=1e-8)
             moved_m = max(moved_m, abs(float(str(row[header.index("lon")])) - lon) * 100_000)
         for name in ("polygon", "geometry"):
-            if name in header and isinstance(original[header.index(name)], dict | str):
+            if name in header and original[header.index(name)] not in (None, ""):
                 want = original[header.index(name)]
                 want_coords = np.asarray(
                     (want if isinstance(want, dict) else json.loads(str(want)))["coordinates"]
@@ -479,3 +479,8 @@ def test_a_row_with_a_bad_cell_still_has_its_other_cells_checked(db: str) -> Non
         ("agency_code", "unknown agency"),
         ("kind", "one of city, district, rental, ride_hailing expected"),
     ]
+
+
+def test_csv_blank_lines_are_skipped_and_short_rows_padded() -> None:
+    table = read_file(b"code,name,parent_code\r\nA,a\r\n,,\r\n\r\n  , ,\r\nB,b,A\r\n", "a.csv")
+    assert table.rows == [["A", "a", ""], ["B", "b", "A"]]
