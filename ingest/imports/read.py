@@ -67,7 +67,7 @@ def read_csv(data: bytes, source: str) -> Table:
     rows: list[list[object]] = []
     with gc_paused():
         for line in reader:  # empty and blank cells stay "": parse.py reads them as empty
-            if not any(line) or (len(line) != width and not "".join(line).strip()):
+            if not "".join(line).strip():
                 continue  # a blank line (Excel leaves them at the end, as ",,,,")
             if len(line) < width:
                 line.extend([""] * (width - len(line)))  # longer rows keep their cells: parse.py reports them
