@@ -24,6 +24,8 @@ from tracks.geo import gcj02_to_wgs84
 
 CST = timezone(timedelta(hours=8))  # a time without an offset is China local time
 FILE_ROW = 0  # row number of an error about the file (header) rather than a row
+EARLIEST = datetime(1970, 1, 1, tzinfo=CST)  # records of a fleet, not of history: and no overflow
+LATEST = datetime(2200, 1, 1, tzinfo=CST)  # when converted to UTC at either end of datetime's range
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t", "是"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", "否"})
 
@@ -131,7 +133,10 @@ def _time(v: object) -> datetime:
             t = datetime.fromisoformat(str(v).strip())
         except ValueError:
             raise _BadCellError("a time YYYY-MM-DDTHH:MM[:SS][+08:00] expected") from None
-    return t.replace(tzinfo=CST) if t.tzinfo is None else t
+    t = t.replace(tzinfo=CST) if t.tzinfo is None else t
+    if not EARLIEST <= t <= LATEST:
+        raise _BadCellError(f"a time between {EARLIEST.year} and {LATEST.year} expected")
+    return t
 
 
 def _clock(v: object) -> time:
@@ -255,6 +260,8 @@ def _parse_clean(col: Col, cells: Sequence[object]) -> list[object] | None:
             return None
     elif col.type is ColType.TIME:
         values = [t if t.tzinfo is not None else t.replace(tzinfo=CST) for t in values]
+        if not (min(values) >= EARLIEST and max(values) <= LATEST):
+            return None
     return values
 
 
