@@ -65,7 +65,7 @@ BAD: dict[str, tuple[tuple[int, str, object, str], ...]] = {
         (1, "ended_at", "2026-03-04T08:00:00+08:00", "before started_at"),
         (2, "plate", "NOPE", "unknown vehicle"),
     ),
-    "calendar": ((1, "kind", "rest", "one of"), (4, "date", "2026-02-30", "date")),
+    "calendar": ((1, "kind", "rest", "one of"), (4, "day", "2026-02-30", "date")),
     "roads": (
         (1, "speed_limit_kmh", "0", "below"),
         (2, "geometry", {"type": "Point", "coordinates": [1, 2]}, "LineString"),
@@ -484,3 +484,13 @@ def test_a_row_with_a_bad_cell_still_has_its_other_cells_checked(db: str) -> Non
 def test_csv_blank_lines_are_skipped_and_short_rows_padded() -> None:
     table = read_file(b"code,name,parent_code\r\nA,a\r\n,,\r\n\r\n  , ,\r\nB,b,A\r\n", "a.csv")
     assert table.rows == [["A", "a", ""], ["B", "b", "A"]]
+
+
+def test_the_packaged_holiday_notices_import_as_they_are(db: str) -> None:
+    """rules/data/cn_holidays_2025_2026.csv (comment lines, then day,kind,name) is a calendar file."""
+    notices = Path(__file__).resolve().parent.parent / "rules" / "data" / "cn_holidays_2025_2026.csv"
+    path = notices if notices.exists() else example("calendar")
+    table = read_path(path)
+    result = do_import(db, "calendar", table)
+    assert (result.inserted, result.errors) == (len(table.rows), ())
+    assert scalar(db, "SELECT count(*) FROM calendar_day WHERE kind = 'workday'") > 0

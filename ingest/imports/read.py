@@ -1,4 +1,5 @@
-"""Files to rows: CSV (UTF-8, UTF-8 with BOM, GB18030), XLSX (python-calamine), GeoJSON, .osm.pbf.
+"""Files to rows: CSV (UTF-8, UTF-8 with BOM, GB18030; lines starting with # are comments), XLSX
+(python-calamine), GeoJSON, .osm.pbf.
 
 A ``Table`` is the header and the rows as read, cells untyped (text from CSV; numbers, dates and text
 from XLSX; dicts for GeoJSON geometries). Checking them is parse.py's job.
@@ -60,6 +61,8 @@ def decode_text(data: bytes) -> str:
 def read_csv(data: bytes, source: str) -> Table:
     reader = csv.reader(io.StringIO(decode_text(data), newline=""))
     header = next(reader, None)
+    while header is not None and (not header or header[0].startswith("#")):
+        header = next(reader, None)  # comment lines above the header (the packaged notices file has them)
     if header is None:
         raise FileError("the file is empty: a header line is needed")
     names = tuple(h.strip() for h in header)
@@ -67,8 +70,8 @@ def read_csv(data: bytes, source: str) -> Table:
     rows: list[list[object]] = []
     with gc_paused():
         for line in reader:  # empty and blank cells stay "": parse.py reads them as empty
-            if not "".join(line).strip():
-                continue  # a blank line (Excel leaves them at the end, as ",,,,")
+            if not "".join(line).strip() or line[0].startswith("#"):
+                continue  # a blank line (Excel leaves them at the end, as ",,,,"), or a comment
             if len(line) < width:
                 line.extend([""] * (width - len(line)))  # longer rows keep their cells: parse.py reports them
             rows.append(line)  # type: ignore[arg-type]
