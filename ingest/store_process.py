@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from fleetwatch.settings import IngestSettings
 from ingest.decode import DecodeLimits, Message, terminal_of, vehicle_ids_of
 from ingest.filters import Anchors
 from ingest.reasons import Reason
+from ingest.settings import IngestSettings
 from ingest.write import (
     BatchOutcome,
     PreparedBatch,
@@ -36,7 +36,10 @@ from ingest.write import (
     quarantine_row,
     store_batch,
 )
+from store import fixcolumns
+from store.fixcolumns import FixColumn
 from store.queries import query
+from store.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +54,18 @@ class StoreProcessError(RuntimeError):
 
 
 def connect(database_url: str) -> psycopg.Connection[Any]:
-    """A connection with the staging tables, retried with back-off until it succeeds."""
-    delay_s = 0.5
-    while True:
+    """A connection with the staging tables, retried (``store.retry``) until it succeeds."""
+
+    def attempt() -> psycopg.Connection[Any]:
+        conn = psycopg.connect(database_url, autocommit=True)
         try:
-            conn = psycopg.connect(database_url, autocommit=True)
             create_stage(conn)
-            return conn
-        except psycopg.OperationalError as error:
-            log.warning("database not reachable (%s); retrying in %.1f s", str(error).strip(), delay_s)
-            time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 10.0)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return retry(attempt, what="ingest: connecting to the database", logger=log)
 
 
 def _quarantine_store_error(
@@ -90,18 +94,20 @@ def _retrying(
     action: Callable[[psycopg.Connection[Any]], T],
 ) -> tuple[T, psycopg.Connection[Any]]:
     """Run ``action``; on a lost connection reconnect and run it again (the batch is still unacknowledged)."""
-    while True:
-        try:
-            return action(conn), conn
-        except psycopg.OperationalError as error:
-            log.warning(
-                "database lost while %s (%s); %d messages stay unacknowledged, reconnecting",
-                what,
-                str(error).strip(),
-                count,
-            )
-            conn.close()
-            conn = connect(database_url)
+    current = [conn]
+
+    def attempt() -> T:
+        if current[0].closed:
+            current[0] = connect(database_url)
+        return action(current[0])
+
+    def drop(_error: BaseException) -> None:
+        current[0].close()
+
+    result = retry(
+        attempt, what=f"ingest: {what} ({count} messages unacknowledged)", on_failure=drop, logger=log
+    )
+    return result, current[0]
 
 
 class _Preparer:
@@ -193,8 +199,8 @@ class _Writer(threading.Thread):
         it refuses and quarantine that one as store_error, so one poison message cannot stall ingest."""
         try:
             return store_batch(conn, prepared, worker=self.settings.worker_name)
-        except psycopg.OperationalError:
-            raise
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # the connection, not the data: retried whole by _retrying
         except psycopg.Error as error:
             messages = prepared.messages
             if len(messages) == 1:
@@ -210,10 +216,17 @@ class _Writer(threading.Thread):
             return total
 
 
-def _main(settings_values: dict[str, Any], batches: Connection, results: Connection) -> None:
+def _main(
+    settings_values: dict[str, Any],
+    declared: tuple[FixColumn, ...],
+    batches: Connection,
+    results: Connection,
+) -> None:
     """Child process: batches in, committed outcomes out, in order, until the MQTT side says None or goes.
 
-    This thread prepares batch k+1 while the writer thread commits batch k."""
+    This thread prepares batch k+1 while the writer thread commits batch k. ``declared``: the parent's
+    fix declaration (store.fixcolumns), adopted here."""
+    fixcolumns.adopt(declared)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the MQTT side decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
@@ -258,7 +271,10 @@ class StoreProcess:
         values = settings.model_dump()
         values["_log_level"] = logging.getLogger().getEffectiveLevel()
         self._process = context.Process(
-            target=_main, args=(values, batches_out, results_in), name="ingest-store", daemon=True
+            target=_main,
+            args=(values, fixcolumns.fix_columns(), batches_out, results_in),
+            name="ingest-store",
+            daemon=True,
         )
         self._process.start()
         batches_out.close()
@@ -300,8 +316,10 @@ class StoreProcess:
     def join(self, timeout_s: float = 30.0) -> None:
         self._process.join(timeout_s)
         if self._process.is_alive():
-            log.warning("store process did not finish in %.0f s; terminating it", timeout_s)
-            self._process.terminate()
+            # it ignores SIGTERM (the MQTT side decides when it stops), so SIGTERM would not end it and
+            # the interpreter would wait for it at exit; what it had not committed is not acknowledged
+            log.warning("store process did not finish in %.0f s; killing it", timeout_s)
+            self._process.kill()
             self._process.join(5)
         self._pipe.close()
         self._batches.close()

@@ -21,12 +21,13 @@ import pytest
 from psycopg import sql
 
 from fleetwatch.mosquitto import MosquittoProcess
-from fleetwatch.settings import IngestSettings, StoreSettings
 from ingest.metrics import IngestMetrics
+from ingest.settings import IngestSettings
 from ingest.worker import run
 from simulators.load import LoadFleet, register_load_fleet
 from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
+from store.settings import StoreSettings
 
 TEMPLATE = f"fleetwatch_tpl_{os.getpid()}"  # per test session: sessions may run side by side
 
@@ -128,13 +129,13 @@ def running_worker(settings: IngestSettings) -> Iterator[IngestMetrics]:
     metrics = IngestMetrics(settings.worker_name, settings.log_every_s)
     thread = threading.Thread(target=run, args=(settings, stop, metrics, ready), daemon=True)
     thread.start()
-    assert ready.wait(15), "ingest worker did not subscribe"
-    try:
+    try:  # stopped whatever happens: a worker left running would outlive its test's database
+        assert ready.wait(60), "ingest worker did not subscribe within 60 s"
         yield metrics
     finally:
         stop.set()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "ingest worker did not stop"
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "ingest worker did not stop within 120 s"
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:

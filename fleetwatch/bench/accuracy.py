@@ -29,13 +29,13 @@ import psycopg
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from fleetwatch.settings import StoreSettings
 from ingest.decode import DecodeLimits, Message
 from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from store.db import create_database, with_dbname
 from store.migrate import migrate
 from store.queries import columns as table
+from store.settings import StoreSettings
 from tracks.geo import geodesic_m
 from tracks.params import Params
 from tracks.worker import recompute
@@ -215,7 +215,7 @@ def bench_accuracy(args: argparse.Namespace) -> int:
         }
     # the alert figures: the same seeded run through the engine and the rules in-process, with the
     # simulator's road layer for speed limits (the database has no road table yet), and a clean week
-    from rules.score import clean_run, clean_week_alerts, score_run
+    from simulators.score import clean_run, clean_week_alerts, score_run
 
     alerts = score_run(run)
     result.update(
