@@ -18,6 +18,7 @@ from api import (
     audit,
     downlink,
     fleet,
+    imports,
     nearest,
     orders,
     settlement,
@@ -169,6 +170,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         alerts.router,
         usage.router,
         settlement.router,
+        imports.router,
         downlink.router,
     )
     for router in routers:

@@ -181,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.set_defaults(func=cmd_quarantine)
 
     bench = sub.add_parser("bench", help="benchmarks; --json prints one JSON object as the last line")
-    bench.add_argument("which", choices=["ingest", "nearest", "accuracy", "tracks", "live", "jt808"])
+    bench.add_argument(
+        "which", choices=["ingest", "nearest", "accuracy", "tracks", "live", "import", "jt808"]
+    )
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--fixes", type=int, help="fixes (ingest: 1,000,000 to publish; tracks: 5,000,000)")
     bench.add_argument("--terminals", type=int, help="ingest: 1,000; jt808: 10,000")
@@ -197,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from api.cli import add_api_parser
     from fleetwatch.demo import add_demo_parser
+    from fleetwatch.imports import add_import_parser
     from gateway.cli import add_gateway_parser, add_jt808_parser
     from rules.cli import add_rules_parser
     from simulators.cli import add_score_parser, add_simulate_parser
@@ -207,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_score_parser(add_rules_parser(sub))
     add_api_parser(sub)
     add_demo_parser(sub)
+    add_import_parser(sub)
     add_jt808_parser(sub)
     add_gateway_parser(sub)
     return parser

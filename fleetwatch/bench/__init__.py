@@ -32,4 +32,8 @@ def run_bench(args: argparse.Namespace) -> int:
         from fleetwatch.bench.jt808 import bench_jt808
 
         return bench_jt808(args)
+    if args.which == "import":
+        from fleetwatch.bench.importing import bench_import
+
+        return bench_import(args)
     raise SystemExit(f"unknown benchmark {args.which!r}")
