@@ -49,6 +49,8 @@ LABELLED: frozenset[str] = frozenset(
         "fuel_card_elsewhere",
         "fuel_over_tank",
         "maintenance_elsewhere",
+        "document_expiring",
+        "vehicle_unfit",
     }
 )
 EXPLAINED_BY: dict[AlertKind, tuple[str, ...]] = {

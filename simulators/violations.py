@@ -33,6 +33,8 @@ class AlertKind(StrEnum):
     FUEL_CARD_ELSEWHERE = "fuel_card_elsewhere"  # 异常加油: card used where the car was not
     FUEL_OVER_TANK = "fuel_over_tank"  # 异常加油: more litres than the tank holds
     MAINTENANCE_ELSEWHERE = "maintenance_elsewhere"  # 异常维保: repaired while the car was elsewhere
+    DOCUMENT_EXPIRING = "document_expiring"  # insurance or annual inspection expires within the lead
+    VEHICLE_UNFIT = "vehicle_unfit"  # a trip while the insurance or annual inspection had lapsed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +54,7 @@ class ViolationParams:
     padding_ratio: float = 0.15  # odometer − true distance above this share of the distance …
     padding_min_m: float = 500.0  # … and above this many metres
     record_radius_m: float = 500.0  # a fuel/maintenance record is "where the car was" within this
+    document_lead_days: int = 30  # a document is due for renewal this many days before it expires
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +74,8 @@ class ViolationRates:
     fuel_card_elsewhere: float = 0.002  # per vehicle and day
     fuel_over_tank: float = 0.03  # per refuelling
     maintenance_elsewhere: float = 0.1  # per maintenance record
+    document_expiring: float = 0.02  # per vehicle: a document expires within the run (+ the lead)
+    vehicle_unfit: float = 0.01  # per vehicle: a document lapsed before the run
 
     def scaled(self, factor: float) -> ViolationRates:
         return replace(self, **{f.name: min(1.0, getattr(self, f.name) * factor) for f in fields(self)})

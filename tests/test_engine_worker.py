@@ -4,7 +4,6 @@ recompute and as the engine run once on the whole stored history."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from simulators.run import SimParams, simulate
 from simulators.world import build_world
 from store.queries import query
 from tests.conftest import register_fleet
+from tests.dates import recent_working_day
 from tracks.params import Params
 from tracks.pipeline import run_fleet
 from tracks.worker import load_context, process_dirty, read_track, recompute, utc
@@ -33,8 +33,7 @@ def _trips(conn: psycopg.Connection[Any]) -> list[tuple[int, int, int, int]]:
 
 
 def test_live_rounds_recompute_and_whole_history_agree(db: str) -> None:
-    today = (datetime.now(UTC) + timedelta(hours=8)).date()
-    run = simulate(build_world(8, 3), SimParams(start=today - timedelta(days=2), days=1))
+    run = simulate(build_world(8, 3), SimParams(start=recent_working_day(), days=1))
     load_run(db, run)
     params = Params()
     sent = list(messages(run))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -20,6 +19,7 @@ from simulators.run import SimParams, simulate
 from simulators.violations import ViolationRates
 from simulators.world import build_world
 from tests.conftest import Broker
+from tests.dates import recent_working_day
 from tracks.params import Params
 from tracks.worker import process_dirty, recompute
 
@@ -32,9 +32,8 @@ def _alerts(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 
 def test_engine_rounds_raise_alerts_once_and_leave_reviewed_ones_alone(db: str, broker: Broker) -> None:
-    today = (datetime.now(UTC) + timedelta(hours=8)).date()
     rates = ViolationRates().scaled(4.0)
-    run = simulate(build_world(12, 5), SimParams(start=today - timedelta(days=2), days=1, rates=rates))
+    run = simulate(build_world(12, 5), SimParams(start=recent_working_day(), days=1, rates=rates))
     load_run(db, run)
     rules = RulesStep()
     with psycopg.connect(db, autocommit=True) as conn:
