@@ -1,4 +1,5 @@
-"""Write a simulated world into the database: registry, places, calendar, orders, fuel, maintenance.
+"""Write a simulated world into the database: registry, places, calendar, orders, fuel, maintenance,
+vehicle documents.
 
 Rows keep the simulator's ids (vehicle_id, dispatch_order_id, …), so the truth files name database rows.
 Bulk rows go by COPY; the identities are moved past the ids written. The database must not hold a
@@ -178,6 +179,23 @@ def load_run(conninfo: str, run: SimRun) -> dict[str, int]:
                     _at(r.end_s),
                 )
                 for r in run.truth.maintenance
+            ),
+        )
+        written["vehicle_document"] = _copy(
+            cur,
+            query("copy_vehicle_document"),
+            (
+                (
+                    d.document_id,
+                    cars[d.vehicle].vehicle_id,
+                    d.kind,
+                    d.number,
+                    d.issuer,
+                    d.valid_from,
+                    d.expires_on,
+                    d.cost_fen,
+                )
+                for d in run.truth.documents
             ),
         )
         net = run.world.city.network

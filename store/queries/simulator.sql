@@ -35,6 +35,10 @@ COPY fuel_record (fuel_record_id, vehicle_id, card, place_id, lon, lat, fuelled_
 -- copy_maintenance_record --
 COPY maintenance_record (maintenance_record_id, vehicle_id, place_id, lon, lat, started_at, ended_at) FROM STDIN;
 
+-- copy_vehicle_document --
+COPY vehicle_document (vehicle_document_id, vehicle_id, kind, number, issuer, valid_from, expires_on, cost_fen)
+FROM STDIN;
+
 -- upsert_calendar_day --
 INSERT INTO calendar_day (day, kind, name) VALUES (%(day)s, %(kind)s, %(name)s)
 ON CONFLICT (day) DO UPDATE SET kind = excluded.kind, name = excluded.name;
@@ -52,7 +56,9 @@ UNION ALL SELECT setval(pg_get_serial_sequence('fuel_record', 'fuel_record_id'),
           FROM fuel_record
 UNION ALL SELECT setval(pg_get_serial_sequence('maintenance_record', 'maintenance_record_id'),
                         greatest(max(maintenance_record_id), 1)) FROM maintenance_record
-UNION ALL SELECT setval(pg_get_serial_sequence('road', 'road_id'), greatest(max(road_id), 1)) FROM road;
+UNION ALL SELECT setval(pg_get_serial_sequence('road', 'road_id'), greatest(max(road_id), 1)) FROM road
+UNION ALL SELECT setval(pg_get_serial_sequence('vehicle_document', 'vehicle_document_id'),
+                        greatest(max(vehicle_document_id), 1)) FROM vehicle_document;
 
 -- copy_road --
 COPY road (road_id, name, kind, speed_limit_kmh, geometry) FROM STDIN;
