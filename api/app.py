@@ -13,7 +13,20 @@ from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import alerts, audit, fleet, nearest, orders, settlement, stream, tariffs, trips, usage, users
+from api import (
+    alerts,
+    audit,
+    fleet,
+    imports,
+    nearest,
+    orders,
+    settlement,
+    stream,
+    tariffs,
+    trips,
+    usage,
+    users,
+)
 from api.errors import (
     ApiError,
     ConflictError,
@@ -153,6 +166,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         alerts.router,
         usage.router,
         settlement.router,
+        imports.router,
     )
     for router in routers:
         app.include_router(router)

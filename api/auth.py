@@ -26,6 +26,7 @@ PLANNERS = frozenset({Role.ADMIN, Role.DISPATCHER, Role.SUPERVISOR})  # merge su
 AUDIT_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 ALERT_REVIEWERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 SETTLEMENT_WRITERS = frozenset({Role.ADMIN})  # provider reports
+IMPORTERS = frozenset({Role.ADMIN})  # reference data, provider records, calendar, thresholds, roads
 ADMINS = frozenset({Role.ADMIN})
 
 
@@ -47,7 +48,8 @@ class Caller:
 
     @property
     def all_agencies(self) -> bool:
-        return self.role is Role.ADMIN
+        """An administrator given no agencies sees all; one given agencies is scoped to them."""
+        return self.role is Role.ADMIN and not self.agency_ids
 
     def scope(self) -> dict[str, Any]:
         """Query parameters of the agency scope (see store/queries/api.sql)."""

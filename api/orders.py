@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
@@ -22,7 +22,18 @@ from api.connection import Conn
 from api.errors import ConflictError, InvalidInputError, NotFoundError
 from api.lifecycle import IllegalTransition, OrderAction, OrderStatus, transition
 from api.merge import MergeParams, Requests, merge_groups
-from api.schemas import AssignIn, CancelIn, Datum, Id, MergeGroup, Order, OrderIn, RouteIn, VehicleStatus
+from api.schemas import (
+    AssignIn,
+    CancelIn,
+    Datum,
+    DriverIn,
+    Id,
+    MergeGroup,
+    Order,
+    OrderIn,
+    RouteIn,
+    VehicleStatus,
+)
 from store.queries import query
 from tracks.geo import distance_m, gcj02_to_wgs84, haversine_m
 
@@ -236,6 +247,13 @@ async def _apply(
         cur = await conn.execute(query("api_set_order_status"), params)
         row = await cur.fetchone()
         assert row is not None
+        # late or back-dated (补单): an order whose window has begun changed: its cars' days are judged again
+        vehicle_ids = sorted(
+            {v for v in (before.get("vehicle_id"), row[0].get("vehicle_id")) if v is not None}
+        )
+        await conn.execute(
+            query("api_requeue_order"), {"dispatch_order_id": dispatch_order_id, "vehicle_ids": vehicle_ids}
+        )
         await write_audit(
             conn,
             caller,
@@ -328,5 +346,75 @@ async def set_route(*, dispatch_order_id: Id, body: RouteIn, conn: Conn, caller:
             agency_id=agency_id,
             before=before,
             after=row[0],
+        )
+        return await get_order(conn, caller, dispatch_order_id)
+
+
+# Which licence classes (准驾车型) may drive which car: a large bus needs A1; a minibus (10-19 seats) A1
+# or B1; a car, SUV, MPV or van of up to 9 seats any of A1 A2 A3 B1 B2 C1 (C2: automatic cars only).
+BUS_CLASSES = frozenset({"A1"})
+MINIBUS_CLASSES = frozenset({"A1", "B1"})
+CAR_CLASSES = frozenset({"A1", "A2", "A3", "B1", "B2", "C1", "C2"})
+
+
+def licence_refusal(
+    licence_class: str, expires_on: date, last_day: date, vehicle_kind: str | None, seats: int | None
+) -> str | None:
+    """Why a driver may not take an order (None: they may): the licence must be valid through the order's
+    last local day and cover the assigned car."""
+    if expires_on < last_day:
+        return f"the driver's licence expires on {expires_on}, before the order's last day {last_day}"
+    if vehicle_kind is None:
+        return None
+    if vehicle_kind == "bus" or (seats is not None and seats > 19):
+        allowed = BUS_CLASSES
+    elif vehicle_kind == "minibus" or (seats is not None and seats > 9):
+        allowed = MINIBUS_CLASSES
+    else:
+        allowed = CAR_CLASSES
+    if licence_class not in allowed:
+        return f"licence class {licence_class} does not cover a {vehicle_kind} ({', '.join(sorted(allowed))})"
+    return None
+
+
+@router.put("/orders/{dispatch_order_id}/driver", summary="The driver of an order (licence checked)")
+async def set_driver(*, dispatch_order_id: Id, body: DriverIn, conn: Conn, caller: CallerDep) -> Order:
+    caller.require(ORDER_WRITERS, "naming a driver")
+    async with conn.transaction():
+        cur = await conn.execute(
+            query("api_order_row"), {"dispatch_order_id": dispatch_order_id} | caller.scope()
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError("order", dispatch_order_id)
+        before, agency_id = row[0], row[1]
+        check = await (
+            await conn.execute(
+                query("api_order_driver_check"),
+                {"dispatch_order_id": dispatch_order_id, "driver_id": body.driver_id},
+            )
+        ).fetchone()
+        assert check is not None
+        last_day, vehicle_kind, seats, licence_class, expires_on, driver_agency_id = check
+        if licence_class is None or not caller.sees_agency(driver_agency_id):
+            raise NotFoundError("driver", body.driver_id)
+        reason = licence_refusal(licence_class, expires_on, last_day, vehicle_kind, seats)
+        if reason is not None:
+            raise ConflictError(f"order {dispatch_order_id}: {reason}")
+        cur = await conn.execute(
+            query("api_set_order_driver"),
+            {"dispatch_order_id": dispatch_order_id, "driver_id": body.driver_id},
+        )
+        after = await cur.fetchone()
+        assert after is not None
+        await write_audit(
+            conn,
+            caller,
+            action="order.driver",
+            entity="dispatch_order",
+            entity_id=dispatch_order_id,
+            agency_id=agency_id,
+            before=before,
+            after=after[0],
         )
         return await get_order(conn, caller, dispatch_order_id)

@@ -329,6 +329,10 @@ class AssignIn(Body):
     vehicle_id: Id
 
 
+class DriverIn(Body):
+    driver_id: Id
+
+
 class CancelIn(Body):
     reason: Annotated[Text, Field(min_length=1, max_length=500)]
 

@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.set_defaults(func=cmd_quarantine)
 
     bench = sub.add_parser("bench", help="benchmarks; --json prints one JSON object as the last line")
-    bench.add_argument("which", choices=["ingest", "nearest", "accuracy", "tracks", "live"])
+    bench.add_argument("which", choices=["ingest", "nearest", "accuracy", "tracks", "live", "import"])
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--fixes", type=int, help="fixes (ingest: 1,000,000 to publish; tracks: 5,000,000)")
     bench.add_argument("--terminals", type=int, default=1_000)
@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from api.cli import add_api_parser
     from fleetwatch.demo import add_demo_parser
+    from ingest.imports.cli import add_import_parser
     from rules.cli import add_rules_parser
     from simulators.cli import add_simulate_parser
     from tracks.cli import add_analyze_parser
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rules_parser(sub)
     add_api_parser(sub)
     add_demo_parser(sub)
+    add_import_parser(sub)
     return parser
 
 
