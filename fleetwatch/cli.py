@@ -71,7 +71,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
     settings = EngineSettings()
     url = args.database_url or settings.database_url
-    rules = None if args.no_rules else RulesStep()
+    rules = None if args.no_rules else RulesStep(sweep_daily=args.action == "run")
     if args.action == "run":
         stop = _stop_on_signals()
         if rules is not None and not args.no_publish:

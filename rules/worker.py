@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -265,6 +265,11 @@ def store_evaluation(
     )
 
 
+def local_today() -> date:
+    """Today in China Standard Time."""
+    return (datetime.now(UTC) + timedelta(hours=8)).date()
+
+
 SWEPT = frozenset({AlertKind.DOCUMENT_EXPIRING})  # judged by a daily sweep, not in the engine's rounds
 ROUND_KINDS = frozenset(AlertKind) - SWEPT
 
@@ -276,9 +281,13 @@ def load_configs(conn: psycopg.Connection[Any]) -> AgencyConfigs:
 @dataclass(slots=True)
 class RulesStep:
     """Evaluate the rules on what the engine just stored; the configuration is reloaded when its data
-    changed (``rule_config_stamp``) or every ``reload_s``."""
+    changed (``rule_config_stamp``) or every ``reload_s``. With ``sweep_daily`` (the live engine), the
+    first round of each local day (``today``) also runs ``sweep_documents`` for it."""
 
     reload_s: float = 60.0
+    sweep_daily: bool = False
+    today: Callable[[], date] = field(default=local_today)
+    _swept: date | None = None
     _configs: AgencyConfigs | None = None
     _stamp: int = -1
     _loaded_at: float = 0.0
@@ -308,6 +317,9 @@ class RulesStep:
         until_us: Sequence[int],
     ) -> None:
         configs = self.configs(conn)
+        if self.sweep_daily and self._swept != (today := self.today()):
+            sweep_documents(conn, today, configs)
+            self._swept = today
         fuel, maintenance = load_records(conn, vehicle_ids, *window_us)
         reports = load_reports(conn, result, vehicle_ids, window_us[0])
         inputs = RuleInputs(

@@ -243,12 +243,23 @@ def bench_accuracy(args: argparse.Namespace) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         days = args.days + 2
         first_us = int(run.start_s * 1e6) - 86_400_000_000
-        with tqdm(total=days, unit="day", desc="recompute") as bar:
+        with tqdm(total=1, unit="step", desc="recompute") as bar:
 
             def advance(steps: int) -> None:
                 bar.update(steps)
 
-            recompute(conn, first_us, first_us + days * 86_400_000_000, params, progress=advance, after=rules)
+            # one step over the whole span: the rules then see every stay whole (a day-stepped recompute
+            # stores only alerts that start and end inside a step: an overnight stay never does)
+            span_s = days * 86_400.0
+            recompute(
+                conn,
+                first_us,
+                first_us + days * 86_400_000_000,
+                params,
+                step_s=span_s,
+                progress=advance,
+                after=rules,
+            )
         for d in range(args.days):
             sweep_documents(conn, start + timedelta(days=d))
         stored_alerts = _stored_alerts(conn, run, cars)
