@@ -223,9 +223,10 @@ def _api_calls(url: str, start: date) -> None:
             (start - timedelta(days=60),),
         )
         depot = conn.execute("SELECT name, lon, lat FROM depot ORDER BY depot_id LIMIT 1").fetchone()
+        # the agency with the most orders (a demo of rest days only has none: then the first agency)
         agency = conn.execute(
-            "SELECT agency_id, a.name FROM dispatch_order JOIN agency AS a USING (agency_id)"
-            " GROUP BY agency_id, a.name ORDER BY count(*) DESC LIMIT 1"
+            "SELECT a.agency_id, a.name FROM agency AS a LEFT JOIN dispatch_order AS o USING (agency_id)"
+            " GROUP BY a.agency_id, a.name ORDER BY count(o.dispatch_order_id) DESC, a.agency_id LIMIT 1"
         ).fetchone()
     assert depot is not None and agency is not None
     with tempfile.TemporaryDirectory(prefix="fleetwatch-demo-api-") as tmp:
