@@ -155,7 +155,7 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/imports/{kind}", summary="Import one row (an object) or a batch (a list of objects)",
-             responses=REFUSED)  # fmt: skip
+             response_model=ImportOut, responses=REFUSED)  # fmt: skip
 async def import_rows(
     *,
     kind: Annotated[KindName, Path()],
@@ -174,7 +174,7 @@ async def import_rows(
 
 
 @router.post("/imports/{kind}/file", summary="Import a file: .csv, .xlsx, .geojson or .osm.pbf",
-             responses=REFUSED)  # fmt: skip
+             response_model=ImportOut, responses=REFUSED)  # fmt: skip
 async def import_file(
     *,
     kind: Annotated[KindName, Path()],

@@ -246,7 +246,7 @@ def store_evaluation(
         {
             "vehicle_ids": list(vehicle_ids),
             "after": [_utc(max(a, 0)) for a in after_us],
-            "until": [_utc(u) for u in until_us],
+            "until": [_utc(max(u, 0)) for u in until_us],  # a vehicle without fixes: nothing judged
             "kinds": [k[0] for k in kept],
             "vehicles": [k[1] for k in kept],
             "anchors": [k[2] for k in kept],
