@@ -311,6 +311,21 @@ def _clock(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
+def write_import_script(folder: Path, files: dict[str, Path]) -> Path:
+    """``import.sh`` beside the files: one ``fleetwatch import KIND FILE`` per file, in order."""
+    lines = [
+        "#!/bin/sh",
+        "# the exported world, in the order its references need",
+        "set -e",
+        'cd "$(dirname "$0")"',
+    ]
+    lines += [f"fleetwatch import {kind} {path.name}" for kind, path in files.items()]
+    script = folder / "import.sh"
+    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    script.chmod(0o755)
+    return script
+
+
 class ImportRefusedError(Exception):
     """An exported file did not import cleanly (a bug in the exporter or in the doors)."""
 
