@@ -15,7 +15,7 @@ from ingest.decode import DecodeLimits, Message
 from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from rules.alert import AlertKind, Anchor
-from rules.worker import RulesStep, sweep_documents
+from rules.worker import RulesStep, empty_result, sweep_documents
 from simulators.database import load_run
 from simulators.output import messages
 from simulators.run import SimParams, SimRun, simulate
@@ -23,7 +23,10 @@ from simulators.violations import CLEAN
 from simulators.world import build_world
 from tests.conftest import register_fleet
 from tests.dates import recent_working_day
+from tracks.match import orders_table
 from tracks.params import Params
+from tracks.pipeline import Context
+from tracks.places import StopKind, places
 from tracks.worker import process_dirty
 
 
@@ -165,3 +168,33 @@ def test_the_daily_sweep_raises_document_expiring_once_per_document_and_expiry(d
             "UPDATE vehicle_document SET expires_on = %s WHERE number = 'J-2'", (day + timedelta(days=20),)
         )
         assert sweep_documents(conn, day + timedelta(days=12)).raised == 1
+
+
+def test_the_live_engine_sweeps_once_per_local_day(db: str) -> None:
+    fleet = register_fleet(db, 1)
+    day = date(2026, 3, 2)
+    clock = [day]
+    rules = RulesStep(sweep_daily=True, today=lambda: clock[0])
+    context = Context(orders=orders_table([]), places=places(StopKind.DEPOT, [], [], []))
+
+    def round_() -> None:
+        rules(
+            conn, empty_result(), context=context, vehicle_ids=[], after_us=[], window_us=(0, 1), until_us=[]
+        )
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO vehicle_document (vehicle_id, kind, number, expires_on)"
+            " VALUES (%s, 'insurance', 'P-9', %s)",
+            (fleet.vehicle_ids[0], day + timedelta(days=5)),
+        )
+        round_()
+        assert len(_alerts(conn, "document_expiring")) == 1
+        conn.execute(
+            "UPDATE alert SET evidence = '{}'::jsonb"
+        )  # a second sweep the same day would rewrite it
+        round_()
+        assert _alerts(conn, "document_expiring")[0][2] == {}
+        clock[0] = day + timedelta(days=1)
+        round_()
+        assert _alerts(conn, "document_expiring")[0][2]["measured"][0]["value"] == 4.0

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from simulators.database import load_orders, vehicle_ids_by_plate
-from simulators.export import IMPORT_ORDER, export_world, import_files
+from simulators.export import IMPORT_ORDER, export_world, import_files, write_import_script
 from simulators.run import SimParams, SimRun, simulate
 from simulators.violations import ViolationRates
 from simulators.world import build_world
@@ -33,6 +33,8 @@ def test_exported_files_import_whole_and_again_as_a_no_op(run: SimRun, db: str, 
     files = export_world(run, tmp_path)
     assert list(files) == list(IMPORT_ORDER)
     assert {p.suffix for p in files.values()} == {".csv", ".xlsx", ".geojson"}
+    script = write_import_script(tmp_path, files).read_text(encoding="utf-8").splitlines()
+    assert script[-len(files) :] == [f"fleetwatch import {k} {p.name}" for k, p in files.items()]
     first = import_files(db, files)
     world = run.world
     expected = {
