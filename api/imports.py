@@ -34,9 +34,24 @@ router = APIRouter(prefix="/v1", tags=["imports"])
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 MAX_BATCH_ROWS = 100_000
 KindName = Literal[
-    "agencies", "pools", "depots", "places", "forbidden_zones", "vehicles", "drivers", "fuel_cards", "fuel",
-    "maintenance", "calendar", "roads", "thresholds", "insurance", "inspections", "rentals", "working_hours",
-]  # fmt: skip
+    "agencies",
+    "pools",
+    "depots",
+    "places",
+    "forbidden_zones",
+    "vehicles",
+    "drivers",
+    "fuel_cards",
+    "fuel",
+    "maintenance",
+    "calendar",
+    "roads",
+    "thresholds",
+    "insurance",
+    "inspections",
+    "rentals",
+    "working_hours",
+]
 assert set(get_args(KindName)) == set(KINDS), "KindName must list ingest.imports.kinds.KINDS"
 
 
@@ -154,8 +169,12 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/imports/{kind}", summary="Import one row (an object) or a batch (a list of objects)",
-             response_model=ImportOut, responses=REFUSED)  # fmt: skip
+@router.post(
+    "/imports/{kind}",
+    summary="Import one row (an object) or a batch (a list of objects)",
+    response_model=ImportOut,
+    responses=REFUSED,
+)
 async def import_rows(
     *,
     kind: Annotated[KindName, Path()],
@@ -173,8 +192,12 @@ async def import_rows(
     )
 
 
-@router.post("/imports/{kind}/file", summary="Import a file: .csv, .xlsx, .geojson or .osm.pbf",
-             response_model=ImportOut, responses=REFUSED)  # fmt: skip
+@router.post(
+    "/imports/{kind}/file",
+    summary="Import a file: .csv, .xlsx, .geojson or .osm.pbf",
+    response_model=ImportOut,
+    responses=REFUSED,
+)
 async def import_file(
     *,
     kind: Annotated[KindName, Path()],

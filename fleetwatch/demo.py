@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ def _scalar(conn: psycopg.Connection[Any], sql: Any) -> Any:
 
 def run_demo(args: argparse.Namespace) -> int:
     from simulators.database import load_orders
+    from simulators.dates import recent_working_days
     from simulators.export import export_world, import_files
     from simulators.output import messages
     from simulators.publish import Publisher
@@ -72,8 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
     create_database(url, drop_existing=True)
     migrate(url)
 
-    today_cst = (datetime.now(UTC) + timedelta(hours=8)).date()
-    start = today_cst - timedelta(days=args.days)
+    start = recent_working_days(args.days)
     world = build_world(args.vehicles, args.seed)
     with tqdm(total=args.vehicles, unit="car", desc="simulate", disable=None) as bar:
 

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import httpx
 import psycopg
@@ -24,6 +24,7 @@ from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from rules.worker import RulesStep
 from simulators.database import load_run
+from simulators.dates import recent_working_days
 from simulators.output import messages
 from simulators.run import SimParams, simulate
 from simulators.violations import ViolationRates
@@ -91,7 +92,7 @@ def sim_template(template_db: str, base_url: str) -> Iterator[SimTemplate]:
     name = f"fleetwatch_sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     url = with_dbname(base_url, name)
     create_database(url, template=TEMPLATE)
-    day = (datetime.now(UTC) + timedelta(hours=8)).date() - timedelta(days=2)
+    day = recent_working_days(1, back_min=2)
     seed_day(url, day)
     _allow_connections(base_url, name, False)
     yield SimTemplate(name=name, day=day)

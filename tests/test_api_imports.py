@@ -93,7 +93,7 @@ async def test_geojson_upload_in_gcj02_is_stored_in_wgs84(client: httpx.AsyncCli
         headers=world.auth("admin"),
     )
     assert r.status_code == 200, r.text
-    (lon, lat), = rows(world.url, "SELECT lon, lat FROM place WHERE code = 'Z-KTV'")  # fmt: skip
+    ((lon, lat),) = rows(world.url, "SELECT lon, lat FROM place WHERE code = 'Z-KTV'")
     assert 114.075 < lon < 114.080 and 22.542 < lat < 22.545  # ~500 m south-west of the GCJ-02 input
 
 
@@ -124,13 +124,28 @@ async def test_an_orders_driver_needs_a_valid_licence_of_the_right_class(
 ) -> None:
     auth = world.auth("admin")
     drivers = [
-        {"licence_no": "D0000001", "name": "张伟", "agency_code": "DIS", "licence_class": "C1",
-         "licence_expires_on": "2031-01-01"},
-        {"licence_no": "D0000002", "name": "李娜", "agency_code": "DIS", "licence_class": "B1",
-         "licence_expires_on": "2031-01-01"},
-        {"licence_no": "D0000003", "name": "王强", "agency_code": "DIS", "licence_class": "B1",
-         "licence_expires_on": "2026-01-01"},
-    ]  # fmt: skip
+        {
+            "licence_no": "D0000001",
+            "name": "张伟",
+            "agency_code": "DIS",
+            "licence_class": "C1",
+            "licence_expires_on": "2031-01-01",
+        },
+        {
+            "licence_no": "D0000002",
+            "name": "李娜",
+            "agency_code": "DIS",
+            "licence_class": "B1",
+            "licence_expires_on": "2031-01-01",
+        },
+        {
+            "licence_no": "D0000003",
+            "name": "王强",
+            "agency_code": "DIS",
+            "licence_class": "B1",
+            "licence_expires_on": "2026-01-01",
+        },
+    ]
     assert (await client.post("/v1/imports/drivers", json=drivers, headers=auth)).json()["inserted"] == 3
     listed = (await client.get("/v1/drivers", headers=world.auth("district_dispatcher"))).json()
     ids = {d["licence_no"]: d["driver_id"] for d in listed}
@@ -139,7 +154,7 @@ async def test_an_orders_driver_needs_a_valid_licence_of_the_right_class(
 
     # DIS2 has 15 seats: a minibus licence (A1 or B1) is needed, valid through the order's last day
     start = datetime(2026, 6, 1, 1, tzinfo=UTC)
-    order_id = _order(world, "DIS", "DIST", "DIS2", start, start + timedelta(hours=20))
+    order_id = _order(world, ("DIS", "DIST", "DIS2"), start, start + timedelta(hours=20))
     path, who = f"/v1/orders/{order_id}/driver", world.auth("district_dispatcher")
     small = await client.put(path, json={"driver_id": ids["D0000001"]}, headers=who)
     assert small.status_code == 409 and "does not cover" in small.json()["detail"]
@@ -157,8 +172,9 @@ async def test_an_orders_driver_needs_a_valid_licence_of_the_right_class(
     assert elsewhere.status_code == 404
 
 
-def _order(world: World, agency: str, pool: str, car: str, start: datetime, end: datetime,
-           status: str = "assigned") -> int:  # fmt: skip
+def _order(world: World, codes: tuple[str, str, str], start: datetime, end: datetime) -> int:
+    """An assigned order of agency, pool and car ``codes``, written directly."""
+    agency, pool, car = codes
     lon, lat = east_north(0, 0)
     found = rows(
         world.url,
@@ -166,9 +182,21 @@ def _order(world: World, agency: str, pool: str, car: str, start: datetime, end:
         " destination_lon, destination_lat, requested_at, window_start_at, window_end_at, status, vehicle_id,"
         " pool_id) VALUES (%s, %s, 1, 'visit', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " RETURNING dispatch_order_id",
-        (f"O-{car}-{start.timestamp():.0f}", world.agency[agency], lon, lat, lon, lat, start, start, end, status,
-         world.vehicle[car], world.pool[pool]),
-    )  # fmt: skip
+        (
+            f"O-{car}-{start.timestamp():.0f}",
+            world.agency[agency],
+            lon,
+            lat,
+            lon,
+            lat,
+            start,
+            start,
+            end,
+            "assigned",
+            world.vehicle[car],
+            world.pool[pool],
+        ),
+    )
     return int(found[0][0])
 
 
@@ -176,11 +204,11 @@ async def test_an_order_changed_inside_its_window_requeues_its_car(
     client: httpx.AsyncClient, world: World
 ) -> None:
     now = datetime.now(UTC)
-    later = _order(world, "BUR", "CITY", "CAR1", now + timedelta(days=2), now + timedelta(days=2, hours=2))
+    later = _order(world, ("BUR", "CITY", "CAR1"), now + timedelta(days=2), now + timedelta(days=2, hours=2))
     r = await client.post(f"/v1/orders/{later}/start", headers=world.auth("city_dispatcher"))
     assert r.status_code == 200, r.text
     assert rows(world.url, "SELECT count(*) FROM engine_queue") == [(0,)]
-    begun = _order(world, "BUR", "CITY", "CAR2", now - timedelta(hours=2), now + timedelta(hours=1))
+    begun = _order(world, ("BUR", "CITY", "CAR2"), now - timedelta(hours=2), now + timedelta(hours=1))
     r = await client.post(f"/v1/orders/{begun}/start", headers=world.auth("city_dispatcher"))
     assert r.status_code == 200, r.text
     queued = rows(world.url, "SELECT vehicle_id, dirty_from FROM engine_queue")

@@ -13,12 +13,12 @@ from ingest.decode import DecodeLimits, Message
 from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from simulators.database import load_run
+from simulators.dates import recent_working_days
 from simulators.output import messages
 from simulators.run import SimParams, simulate
 from simulators.world import build_world
 from store.queries import query
 from tests.conftest import register_fleet
-from tests.dates import recent_working_day
 from tracks.params import Params
 from tracks.pipeline import run_fleet
 from tracks.worker import load_context, process_dirty, read_track, recompute, utc
@@ -33,7 +33,7 @@ def _trips(conn: psycopg.Connection[Any]) -> list[tuple[int, int, int, int]]:
 
 
 def test_live_rounds_recompute_and_whole_history_agree(db: str) -> None:
-    run = simulate(build_world(8, 3), SimParams(start=recent_working_day(), days=1))
+    run = simulate(build_world(8, 3), SimParams(start=recent_working_days(1, back_min=2), days=1))
     load_run(db, run)
     params = Params()
     sent = list(messages(run))

@@ -27,9 +27,24 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "import"
 ADMIN = Actor(api_user_id=None, name="test-admin")
 # the order in which a world is loaded: each kind's references are imported before it
 ORDER = (
-    "agencies", "pools", "depots", "places", "forbidden_zones", "vehicles", "drivers", "fuel_cards", "fuel",
-    "maintenance", "calendar", "roads", "thresholds", "insurance", "inspections", "rentals", "working_hours",
-)  # fmt: skip
+    "agencies",
+    "pools",
+    "depots",
+    "places",
+    "forbidden_zones",
+    "vehicles",
+    "drivers",
+    "fuel_cards",
+    "fuel",
+    "maintenance",
+    "calendar",
+    "roads",
+    "thresholds",
+    "insurance",
+    "inspections",
+    "rentals",
+    "working_hours",
+)
 TABLE = {k.name: k.table for k in KINDS.values()}
 
 # two broken cells per kind: (row, column, value, part of the reason)
@@ -37,26 +52,36 @@ BAD: dict[str, tuple[tuple[int, str, object, str], ...]] = {
     "agencies": ((2, "code", "bad code!", "does not match"), (3, "parent_code", "NOPE", "unknown parent")),
     "pools": ((1, "kind", "taxi", "one of"), (3, "agency_code", "NOPE", "unknown agency")),
     "depots": ((1, "lon", "200", "above the maximum"), (2, "pool_code", "NOPE", "unknown pool")),
-    "places": ((1, "kind", "zoo", "one of"),
-               (2, "polygon", '{"type": "Polygon", "coordinates": [[[1, 2], [3, 4]]]}', "ring")),
+    "places": (
+        (1, "kind", "zoo", "one of"),
+        (2, "polygon", '{"type": "Polygon", "coordinates": [[[1, 2], [3, 4]]]}', "ring"),
+    ),
     "forbidden_zones": ((1, "min_dwell_s", "-5", "below"), (2, "polygon", "not json", "GeoJSON")),
     "vehicles": ((1, "seats", "0", "below"), (2, "depot_code", "NOPE", "unknown depot")),
     "drivers": ((1, "licence_expires_on", "2030-13-01", "date"), (3, "licence_class", "Z9", "one of")),
     "fuel_cards": ((1, "plate", "粤X00000", "unknown vehicle"), (2, "card", "", "required")),
     "fuel": ((1, "fuelled_at", "yesterday", "time"), (3, "litres", "abc", "number")),
-    "maintenance": ((1, "ended_at", "2026-03-04T08:00:00+08:00", "before started_at"),
-                    (2, "plate", "NOPE", "unknown vehicle")),
+    "maintenance": (
+        (1, "ended_at", "2026-03-04T08:00:00+08:00", "before started_at"),
+        (2, "plate", "NOPE", "unknown vehicle"),
+    ),
     "calendar": ((1, "kind", "rest", "one of"), (4, "date", "2026-02-30", "date")),
-    "roads": ((1, "speed_limit_kmh", "0", "below"), (2, "geometry", {"type": "Point", "coordinates": [1, 2]},
-                                                       "LineString")),
+    "roads": (
+        (1, "speed_limit_kmh", "0", "below"),
+        (2, "geometry", {"type": "Point", "coordinates": [1, 2]}, "LineString"),
+    ),
     "thresholds": ((1, "name", "Bad Name", "does not match"), (3, "value", "x", "number")),
-    "insurance": ((1, "expires_on", "2025-01-01", "before valid_from"),
-                  (2, "plate", "NOPE", "unknown vehicle")),
+    "insurance": (
+        (1, "expires_on", "2025-01-01", "before valid_from"),
+        (2, "plate", "NOPE", "unknown vehicle"),
+    ),
     "inspections": ((1, "cost_fen", "12.5", "integer"), (2, "inspected_on", "", "required")),
     "rentals": ((1, "pool_code", "NOPE", "unknown pool"), (2, "amount_fen", "-1", "below")),
-    "working_hours": ((1, "end_local", "07:00", "before start_local"),
-                      (2, "agency_code", "NOPE", "unknown agency")),
-}  # fmt: skip
+    "working_hours": (
+        (1, "end_local", "07:00", "before start_local"),
+        (2, "agency_code", "NOPE", "unknown agency"),
+    ),
+}
 
 
 def example(kind: str) -> Path:
@@ -158,9 +183,10 @@ def test_file_with_errors_is_refused_whole_then_partial_quarantines_the_bad_rows
     assert (partial.inserted, partial.quarantined) == (good, len(BAD[kind]))
     assert count(db, TABLE[kind]) == rows_before + good
     quarantined = scalar(
-        db, "SELECT array_agg(row_no ORDER BY row_no) FROM import_quarantine WHERE import_batch_id = %s",
+        db,
+        "SELECT array_agg(row_no ORDER BY row_no) FROM import_quarantine WHERE import_batch_id = %s",
         (partial.import_batch_id,),
-    )  # fmt: skip
+    )
     assert quarantined == sorted(r for r, _, _, _ in BAD[kind])
 
 
@@ -187,8 +213,14 @@ GEO_KEYS: dict[str, LiteralString] = {
     "maintenance": "SELECT work_order, lon, lat, NULL::jsonb FROM maintenance_record",
     "roads": "SELECT source_key, NULL::float8, NULL::float8, geometry FROM road",
 }
-KEY_COLUMN = {"depots": "code", "places": "code", "forbidden_zones": "code", "fuel": "amount_fen",
-              "maintenance": "work_order", "roads": "key"}  # fmt: skip
+KEY_COLUMN = {
+    "depots": "code",
+    "places": "code",
+    "forbidden_zones": "code",
+    "fuel": "amount_fen",
+    "maintenance": "work_order",
+    "roads": "key",
+}
 
 
 def _to_gcj(value: object) -> object:
@@ -258,7 +290,7 @@ def edu_admin(url: str) -> Actor:
                 "SELECT agency_id FROM agency WHERE code = ANY(%s)", (list(EDU_ADMIN_CODES),)
             )
         ]
-    return Actor(api_user_id=None, name="edu-admin", agency_ids=frozenset(ids))  # fmt: skip
+    return Actor(api_user_id=None, name="edu-admin", agency_ids=frozenset(ids))
 
 
 @pytest.mark.parametrize("kind", ORDER)
@@ -291,8 +323,12 @@ def test_admin_of_one_agency_cannot_overwrite_another_agencys_existing_row(db: s
     city_row = next(list(r) for r in table.rows if r[table.header.index("agency_code")] == "CITY")
     city_row[table.header.index("seats")] = "4"
     city_row[table.header.index("agency_code")] = "EDU"  # "moving" the city's car to EDU
-    result = do_import(db, "vehicles", Table(header=table.header, rows=[edu_row, city_row], source="v.csv"),
-                       actor=edu_admin(db))  # fmt: skip
+    result = do_import(
+        db,
+        "vehicles",
+        Table(header=table.header, rows=[edu_row, city_row], source="v.csv"),
+        actor=edu_admin(db),
+    )
     assert result.refused
     assert [(e.row_no, e.reason) for e in result.errors] == [(2, "not one of the caller's agencies")]
 

@@ -17,12 +17,12 @@ from ingest.write import create_stage, load_terminals, write_batch
 from rules.alert import AlertKind, Anchor
 from rules.worker import RulesStep, empty_result, sweep_documents
 from simulators.database import load_run
+from simulators.dates import recent_working_days
 from simulators.output import messages
 from simulators.run import SimParams, SimRun, simulate
 from simulators.violations import CLEAN
 from simulators.world import build_world
 from tests.conftest import register_fleet
-from tests.dates import recent_working_day
 from tracks.match import orders_table
 from tracks.params import Params
 from tracks.pipeline import Context
@@ -78,7 +78,7 @@ def _alerts(conn: psycopg.Connection[Any], kind: str) -> list[tuple[Any, ...]]:
 
 
 def test_late_documents_thresholds_and_calendar_days_requeue_and_are_judged(db: str) -> None:
-    day = recent_working_day()
+    day = recent_working_days(1, back_min=2)
     run = simulate(build_world(6, 3), SimParams(start=day, days=1, rates=CLEAN))
     load_run(db, run)
     rules = RulesStep(reload_s=3_600.0)  # only the stamp can make it reload in this test

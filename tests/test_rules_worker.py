@@ -13,13 +13,13 @@ from ingest.write import create_stage, load_terminals, write_batch
 from rules.publish import publish_new_alerts
 from rules.worker import RulesStep
 from simulators.database import load_run
+from simulators.dates import recent_working_days
 from simulators.output import messages
 from simulators.publish import Publisher
 from simulators.run import SimParams, simulate
 from simulators.violations import ViolationRates
 from simulators.world import build_world
 from tests.conftest import Broker
-from tests.dates import recent_working_day
 from tracks.params import Params
 from tracks.worker import process_dirty, recompute
 
@@ -33,7 +33,8 @@ def _alerts(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 def test_engine_rounds_raise_alerts_once_and_leave_reviewed_ones_alone(db: str, broker: Broker) -> None:
     rates = ViolationRates().scaled(4.0)
-    run = simulate(build_world(12, 5), SimParams(start=recent_working_day(), days=1, rates=rates))
+    day = recent_working_days(1, back_min=2)
+    run = simulate(build_world(12, 5), SimParams(start=day, days=1, rates=rates))
     load_run(db, run)
     rules = RulesStep()
     with psycopg.connect(db, autocommit=True) as conn:

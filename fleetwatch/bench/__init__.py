@@ -26,4 +26,8 @@ def run_bench(args: argparse.Namespace) -> int:
         from fleetwatch.bench.live import bench_live
 
         return bench_live(args)
+    if args.which == "import":
+        from fleetwatch.bench.importing import bench_import
+
+        return bench_import(args)
     raise SystemExit(f"unknown benchmark {args.which!r}")

@@ -29,7 +29,7 @@ import json
 import logging
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -218,6 +218,7 @@ def _load_world(url: str, run: Any) -> tuple[list[int], dict[int, int]]:
 
 def bench_accuracy(args: argparse.Namespace) -> int:
     from rules.worker import RulesStep, sweep_documents
+    from simulators.dates import recent_monday
     from simulators.run import SimParams, simulate
     from simulators.world import build_world
 
@@ -225,8 +226,7 @@ def bench_accuracy(args: argparse.Namespace) -> int:
     url = with_dbname(StoreSettings().database_url, "fleetwatch_bench_accuracy")
     create_database(url, drop_existing=True)
     migrate(url)
-    today = (datetime.now(UTC) + timedelta(hours=8)).date()
-    start = today - timedelta(days=args.days + 1)
+    start = recent_monday(args.days, back_min=2)
     started = time.monotonic()
     run = simulate(build_world(vehicles, args.seed), SimParams(start=start, days=args.days))
     log.info(

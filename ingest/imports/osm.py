@@ -43,13 +43,15 @@ def read_osm(data: bytes, source: str) -> Table:
             text = obj.tags["maxspeed"]
             limit = maxspeed_kmh(text)
             coords = [[node.lon, node.lat] for node in obj.nodes if node.location.valid()]
-            rows.append([
-                f"osm:way/{obj.id}",
-                obj.tags.get("name", ""),
-                obj.tags["highway"],
-                text if limit is None else limit,
-                {"type": "LineString", "coordinates": coords},
-            ])  # fmt: skip
+            rows.append(
+                [
+                    f"osm:way/{obj.id}",
+                    obj.tags.get("name", ""),
+                    obj.tags["highway"],
+                    text if limit is None else limit,
+                    {"type": "LineString", "coordinates": coords},
+                ]
+            )
     except RuntimeError as e:
         raise FileError(f"not a readable OpenStreetMap file: {e}") from e
     return Table(header=HEADER, rows=rows, source=source)

@@ -128,3 +128,8 @@ CREATE TABLE import_quarantine (
     raw                  jsonb NOT NULL     -- the whole row as read
 );
 CREATE INDEX import_quarantine_batch_idx ON import_quarantine (import_batch_id, row_no);
+
+-- The audit trail is insert-only history: agencies and users are never deleted (users are disabled), so
+-- its foreign keys guard nothing, while each one costs a key-share lock of the referenced row per audited
+-- row — more than the audit row itself when an import writes a million rows.
+ALTER TABLE audit DROP CONSTRAINT audit_agency_id_fkey, DROP CONSTRAINT audit_api_user_id_fkey;
