@@ -22,7 +22,7 @@ from datetime import date
 
 import numpy as np
 
-from rules.alert import Alert, RuleFailure
+from rules.alert import Alert, AlertKind, RuleFailure
 from rules.calendar import day_number
 from rules.catalogue import RULES, Evaluation, Rule, evaluate
 from rules.config import RuleConfig
@@ -78,6 +78,9 @@ class Dated:
 
     from_day: int
     config: RuleConfig
+    # what makes two agencies' configurations the same (their version label, values and working hours):
+    # agencies that share it are judged in one run
+    signature: tuple[object, ...] = ()
 
 
 def schedule_of(
@@ -93,7 +96,8 @@ def schedule_of(
         (r for r in rows if r.agency_id in rank), key=lambda r: (r.effective_from, -rank[r.agency_id])
     )
     starts = sorted({r.effective_from for r in mine})
-    versions = [Dated(from_day=NO_DAY, config=replace(base, version="default"))]
+    hours = (base.calendar.hours.start_s, base.calendar.hours.end_s)
+    versions = [Dated(from_day=NO_DAY, config=replace(base, version="default"), signature=("default", hours))]
     for start in starts:
         in_force: dict[str, ThresholdRow] = {}
         for r in mine:
@@ -107,7 +111,13 @@ def schedule_of(
         newest = max(in_force.values(), key=lambda r: (r.effective_from, -rank[r.agency_id]))
         label = f"{codes.get(newest.agency_id, str(newest.agency_id))}@{newest.effective_from.isoformat()}"
         values = {name: row.value for name, row in in_force.items()}
-        versions.append(Dated(from_day=day_number(start), config=apply_thresholds(base, values, label)))
+        versions.append(
+            Dated(
+                from_day=day_number(start),
+                config=apply_thresholds(base, values, label),
+                signature=(label, hours, tuple(sorted(values.items()))),
+            )
+        )
     return tuple(versions)
 
 
@@ -131,18 +141,30 @@ def evaluate_dated(inputs: RuleInputs, configs: AgencyConfigs, rules: tuple[Rule
     calendar = configs.default.calendar
     first_day = int(calendar.local_day(np.array([inputs.start_us]))[0])
     last_day = int(calendar.local_day(np.array([max(inputs.end_us - 1, inputs.start_us)]))[0])
-    runs: list[tuple[RuleConfig, set[int] | None, int, int]] = []  # config, agency set, day span
+    # alerts may start before the window: a document's warning period starts its lead days before expiry
+    lead = max(
+        [configs.default.documents.expiring_lead_days]
+        + [d.config.documents.expiring_lead_days for schedule in configs.schedules.values() for d in schedule]
+    )
+    reach = first_day - 2 - (lead if any(r.kind is AlertKind.DOCUMENT_EXPIRING for r in rules) else 0)
+    # one run per distinct configuration and span: config, its agencies (None: the unscheduled), days
+    runs: dict[tuple[object, ...], tuple[RuleConfig, set[int] | None, int, int]] = {
+        ("default",): (configs.default, None, NO_DAY, 1 << 40)
+    }
     scheduled = set(configs.schedules)
-    runs.append((configs.default, None, NO_DAY, 1 << 40))
+    members_of: dict[tuple[object, ...], set[int]] = {}
     for agency, schedule in configs.schedules.items():
         for k, dated in enumerate(schedule):
             until = schedule[k + 1].from_day if k + 1 < len(schedule) else 1 << 40
-            if until <= first_day - 60 or dated.from_day > last_day:
-                continue  # (alerts may start up to a couple of months before the window: documents)
-            runs.append((dated.config, {agency}, dated.from_day, until))
+            if until <= reach or dated.from_day > last_day:
+                continue
+            key = (*dated.signature, dated.from_day, until)
+            members = members_of.setdefault(key, set())
+            members.add(agency)
+            runs[key] = (dated.config, members, dated.from_day, until)
     alerts: list[Alert] = []
     failures: list[RuleFailure] = []
-    for config, agencies, lo, hi in runs:
+    for config, agencies, lo, hi in runs.values():
         found = evaluate(inputs, config, rules)
         failures += found.failures
         for alert in found.alerts:
