@@ -151,3 +151,25 @@ def test_working_hours_of_the_agency_judge_off_hours() -> None:
     )
     off = [a for a in evaluate_dated(scene_inputs(scene), configs).alerts if a.kind is AlertKind.OFF_HOURS]
     assert len(off) == 2 and off[0].evidence.value("work_end_local_s") == 18 * 3600
+
+
+def test_agencies_inheriting_one_version_are_judged_alike_and_name_it() -> None:
+    scene = two_days_in_the_zone()
+    scene = Scene(
+        days={1: scene.days[1], 2: scene.days[1]}, agency=Agency(vehicles=2, forbidden=FORBIDDEN.forbidden)
+    )
+    base = agency_config(scene.agency)
+    rows = [row(1, "stay.forbidden_min_dwell_s", 5000.0, DAY + timedelta(days=1))]  # the city, from day 2
+    codes = {**CODES, 11: "A11"}
+    schedules = {a: schedule_of(base, rows, (a, 1), codes) for a in (10, 11)}
+    configs = AgencyConfigs(default=base, schedules=schedules, vehicle_agency={1: 10, 2: 11})
+    found = [
+        a for a in evaluate_dated(scene_inputs(scene), configs).alerts if a.kind is AlertKind.FORBIDDEN_PLACE
+    ]
+    assert sorted(a.vehicle_id for a in found) == [1, 2]  # day 1 only: day 2 needs 5000 s
+    assert {a.evidence.version for a in found} == {"default"}
+    lenient = [row(1, "stay.forbidden_min_dwell_s", 60.0, DAY)]
+    schedules = {a: schedule_of(base, lenient, (a, 1), codes) for a in (10, 11)}
+    found = evaluate_dated(scene_inputs(scene), replace(configs, schedules=schedules)).alerts
+    later = [a for a in found if a.kind is AlertKind.FORBIDDEN_PLACE]
+    assert len(later) == 4 and {a.evidence.version for a in later} == {f"CITY@{DAY.isoformat()}"}
