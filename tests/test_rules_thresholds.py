@@ -170,6 +170,6 @@ def test_agencies_inheriting_one_version_are_judged_alike_and_name_it() -> None:
     assert {a.evidence.version for a in found} == {"default"}
     lenient = [row(1, "stay.forbidden_min_dwell_s", 60.0, DAY)]
     schedules = {a: schedule_of(base, lenient, (a, 1), codes) for a in (10, 11)}
-    found = evaluate_dated(scene_inputs(scene), replace(configs, schedules=schedules)).alerts
-    later = [a for a in found if a.kind is AlertKind.FORBIDDEN_PLACE]
+    again = evaluate_dated(scene_inputs(scene), replace(configs, schedules=schedules)).alerts
+    later = [a for a in again if a.kind is AlertKind.FORBIDDEN_PLACE]
     assert len(later) == 4 and {a.evidence.version for a in later} == {f"CITY@{DAY.isoformat()}"}
