@@ -22,7 +22,6 @@ from api.auth import IMPORTERS, Caller, CallerDep
 from api.connection import Conn, Settings
 from api.errors import InvalidInputError
 from api.schemas import Id, Text
-from fleetwatch.settings import ApiSettings
 from ingest.imports.kinds import KINDS
 from ingest.imports.parse import Datum
 from ingest.imports.read import FileError, Table, read_file, table_from_records
@@ -152,13 +151,11 @@ def _import_sync(url: str, table: Table, actor: Actor, request: _Request) -> Imp
 
 
 async def _import(
-    settings: ApiSettings, caller: Caller, table: Table, request: _Request
+    database_url: str, caller: Caller, table: Table, request: _Request
 ) -> ImportOut | JSONResponse:
     caller.require(IMPORTERS, "importing")
     try:
-        result = await asyncio.to_thread(
-            _import_sync, settings.database_url, table, actor_of(caller), request
-        )
+        result = await asyncio.to_thread(_import_sync, database_url, table, actor_of(caller), request)
     except ImportScopeError as e:
         raise InvalidInputError(str(e)) from e
     return _answer(result)
@@ -188,7 +185,7 @@ async def import_rows(
     records = [body] if isinstance(body, dict) else body
     table = table_from_records(records, "api")
     return await _import(
-        settings, caller, table, _Request(kind=kind, partial=partial, datum=datum, agency=agency)
+        settings.database_url, caller, table, _Request(kind=kind, partial=partial, datum=datum, agency=agency)
     )
 
 
@@ -217,7 +214,7 @@ async def import_file(
     except FileError as e:
         raise InvalidInputError(f"{file.filename}: {e}") from e
     return await _import(
-        settings, caller, table, _Request(kind=kind, partial=partial, datum=datum, agency=agency)
+        settings.database_url, caller, table, _Request(kind=kind, partial=partial, datum=datum, agency=agency)
     )
 
 

@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from api.cli import add_api_parser
     from fleetwatch.demo import add_demo_parser
-    from ingest.imports.cli import add_import_parser
+    from fleetwatch.imports import add_import_parser
     from rules.cli import add_rules_parser
     from simulators.cli import add_simulate_parser
     from tracks.cli import add_analyze_parser

@@ -110,10 +110,11 @@ async def test_imports_need_an_admin_and_a_scoped_admin_writes_only_their_agenci
     assert other.json()["errors"][0]["reason"] == "not one of the caller's agencies"
     calendar = await client.post(
         "/v1/imports/calendar",
-        json={"date": "2026-10-01", "kind": "holiday", "name": "国庆节"},
+        json={"day": "2026-10-01", "kind": "holiday", "name": "国庆节"},
         headers=scoped,
     )
-    assert calendar.status_code == 422  # city-wide data: only an administrator without agencies
+    assert calendar.status_code == 422
+    assert calendar.json()["errors"][0]["reason"] == "city-wide data: only an administrator without agencies"
     # the scoped admin sees the bureau's agencies only
     seen = {a["code"] for a in (await client.get("/v1/agencies", headers=scoped)).json()}
     assert seen == {"BUR", "OFA", "OFB"}

@@ -65,7 +65,7 @@ BAD: dict[str, tuple[tuple[int, str, object, str], ...]] = {
         (1, "ended_at", "2026-03-04T08:00:00+08:00", "before started_at"),
         (2, "plate", "NOPE", "unknown vehicle"),
     ),
-    "calendar": ((1, "kind", "rest", "one of"), (4, "date", "2026-02-30", "date")),
+    "calendar": ((1, "kind", "rest", "one of"), (4, "day", "2026-02-30", "date")),
     "roads": (
         (1, "speed_limit_kmh", "0", "below"),
         (2, "geometry", {"type": "Point", "coordinates": [1, 2]}, "LineString"),
@@ -224,7 +224,7 @@ KEY_COLUMN = {
 
 
 def _to_gcj(value: object) -> object:
-    if isinstance(value, str):
+    if isinstance(value, str) and value:
         value = json.loads(value)
     if isinstance(value, dict):
         coords = value["coordinates"]
@@ -246,7 +246,7 @@ def test_gcj02_input_is_stored_as_wgs84(db: str, kind: str) -> None:
     shifted = []
     for row in table.rows:
         cells = list(row)
-        if "lon" in header and cells[header.index("lon")] is not None:
+        if "lon" in header and cells[header.index("lon")] not in (None, ""):
             i, j = header.index("lon"), header.index("lat")
             x, y = wgs84_to_gcj02(float(str(cells[i])), float(str(cells[j])))
             cells[i], cells[j] = float(x), float(y)
@@ -264,12 +264,12 @@ def test_gcj02_input_is_stored_as_wgs84(db: str, kind: str) -> None:
     moved_m = 0.0
     for row, original in zip(shifted, table.rows, strict=True):
         lon, lat, geom = stored[str(original[key])]
-        if "lon" in header and original[header.index("lon")] is not None:
+        if "lon" in header and original[header.index("lon")] not in (None, ""):
             assert lon == pytest.approx(float(str(original[header.index("lon")])), abs=1e-8)
             assert lat == pytest.approx(float(str(original[header.index("lat")])), abs=1e-8)
             moved_m = max(moved_m, abs(float(str(row[header.index("lon")])) - lon) * 100_000)
         for name in ("polygon", "geometry"):
-            if name in header and isinstance(original[header.index(name)], dict | str):
+            if name in header and original[header.index(name)] not in (None, ""):
                 want = original[header.index(name)]
                 want_coords = np.asarray(
                     (want if isinstance(want, dict) else json.loads(str(want)))["coordinates"]
@@ -467,3 +467,30 @@ def test_import_command_lists_every_error_and_exits_1(db: str, tmp_path: Path) -
     )
     assert partial.returncode == 0, partial.stderr
     assert "inserted 1" in partial.stdout and "quarantined 2" in partial.stdout
+
+
+def test_a_row_with_a_bad_cell_still_has_its_other_cells_checked(db: str) -> None:
+    load(db, ("agencies",))
+    table = Table(
+        header=("code", "name", "kind", "agency_code"), rows=[["P1", "a", "taxi", "NOPE"]], source="p"
+    )
+    result = do_import(db, "pools", table)
+    assert [(e.column, e.reason) for e in result.errors] == [
+        ("agency_code", "unknown agency"),
+        ("kind", "one of city, district, rental, ride_hailing expected"),
+    ]
+
+
+def test_csv_blank_lines_are_skipped_and_short_rows_padded() -> None:
+    table = read_file(b"code,name,parent_code\r\nA,a\r\n,,\r\n\r\n  , ,\r\nB,b,A\r\n", "a.csv")
+    assert table.rows == [["A", "a", ""], ["B", "b", "A"]]
+
+
+def test_the_packaged_holiday_notices_import_as_they_are(db: str) -> None:
+    """rules/data/cn_holidays_2025_2026.csv (comment lines, then day,kind,name) is a calendar file."""
+    notices = Path(__file__).resolve().parent.parent / "rules" / "data" / "cn_holidays_2025_2026.csv"
+    path = notices if notices.exists() else example("calendar")
+    table = read_path(path)
+    result = do_import(db, "calendar", table)
+    assert (result.inserted, result.errors) == (len(table.rows), ())
+    assert scalar(db, "SELECT count(*) FROM calendar_day WHERE kind = 'workday'") > 0

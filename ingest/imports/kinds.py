@@ -336,7 +336,7 @@ KINDS: Mapping[str, Kind] = {
             id_column="day",
             key=("day",),
             columns=(
-                Col(name="date", type=D, target="day"),
+                Col(name="day", type=D),
                 Col(name="kind", choices=("holiday", "workday")),
                 Col(name="name"),
             ),

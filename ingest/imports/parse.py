@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import orjson
@@ -23,6 +24,8 @@ from tracks.geo import gcj02_to_wgs84
 
 CST = timezone(timedelta(hours=8))  # a time without an offset is China local time
 FILE_ROW = 0  # row number of an error about the file (header) rather than a row
+EARLIEST = datetime(1970, 1, 1, tzinfo=CST)  # records of a fleet, not of history: and no overflow
+LATEST = datetime(2200, 1, 1, tzinfo=CST)  # when converted to UTC at either end of datetime's range
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t", "是"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", "否"})
 
@@ -130,7 +133,10 @@ def _time(v: object) -> datetime:
             t = datetime.fromisoformat(str(v).strip())
         except ValueError:
             raise _BadCellError("a time YYYY-MM-DDTHH:MM[:SS][+08:00] expected") from None
-    return t.replace(tzinfo=CST) if t.tzinfo is None else t
+    t = t.replace(tzinfo=CST) if t.tzinfo is None else t
+    if not EARLIEST <= t <= LATEST:
+        raise _BadCellError(f"a time between {EARLIEST.year} and {LATEST.year} expected")
+    return t
 
 
 def _clock(v: object) -> time:
@@ -213,8 +219,57 @@ def _check(col: Col, value: object) -> None:
             raise _BadCellError(f"above the maximum {col.max_value:g}")
 
 
+# A whole column of well-formed text (a CSV's usual case) is converted in one pass; any doubt (a
+# non-text cell, an empty one, a failed conversion or check) falls back to the cell-by-cell path,
+# which names every problem.
+FAST: Mapping[ColType, Callable[[str], object]] = {
+    ColType.TEXT: str.strip,
+    ColType.INT: int,
+    ColType.FLOAT: float,
+    ColType.DATE: date.fromisoformat,
+    ColType.TIME: datetime.fromisoformat,
+}
+
+
+def _parse_clean(col: Col, cells: Sequence[object]) -> list[object] | None:
+    convert = FAST.get(col.type)
+    if convert is None or not all(type(c) is str for c in cells):
+        return None
+    try:
+        values: list[Any] = list(map(convert, cells))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+    if not values:
+        return values
+    if col.type is ColType.TEXT:
+        if not all(values) or "\x00" in "".join(values):
+            return None
+        if col.choices and not set(values) <= set(col.choices):
+            return None
+        if col.pattern is not None and not all(map(re.compile(col.pattern).fullmatch, values)):
+            return None
+    elif col.type in (ColType.INT, ColType.FLOAT):
+        low, high = min(values), max(values)
+        if col.type is ColType.FLOAT and not np.isfinite(np.asarray(values, np.float64)).all():
+            return None
+        if col.type is ColType.INT and not (low >= -(2**63) and high < 2**63):
+            return None
+        if (col.min_value is not None and low < col.min_value) or (
+            col.max_value is not None and high > col.max_value
+        ):
+            return None
+    elif col.type is ColType.TIME:
+        values = [t if t.tzinfo is not None else t.replace(tzinfo=CST) for t in values]
+        if not (min(values) >= EARLIEST and max(values) <= LATEST):
+            return None
+    return values
+
+
 def parse_column(col: Col, cells: Sequence[object], errors: list[RowError]) -> list[object]:
     """One column's cells typed and checked; row i of ``cells`` is file row i + 1."""
+    clean = _parse_clean(col, cells)
+    if clean is not None:
+        return clean
     parse = PARSERS[col.type]
     out: list[object] = []
     for i, cell in enumerate(cells):

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from ingest.imports.kinds import Col, ColType, Kind
 from ingest.imports.parse import Datum, Parsed, RowError, parse_table
-from ingest.imports.read import Table
+from ingest.imports.read import Table, gc_paused
 from store.queries import query
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,10 @@ def _stage_types(kind: Kind) -> list[str]:
     return [c.type.pg for c in kind.columns]
 
 
-def _stage_value(col: Col, value: object) -> object:
-    if value is not None and col.type in (ColType.POLYGON, ColType.LINE):
-        return Jsonb(value)
-    return value
+def _stage_values(col: Col, values: list[object]) -> list[object]:
+    if col.type in (ColType.POLYGON, ColType.LINE):
+        return [None if v is None else Jsonb(v) for v in values]
+    return values
 
 
 def run_import(
@@ -131,6 +131,32 @@ def run_import(
         agency_id = row[0]
         if any(c.name == "agency_code" for c in kind.columns):
             defaults["agency_code"] = agency_code
+    with gc_paused():
+        return _run(
+            conn,
+            kind,
+            table,
+            actor=actor,
+            partial=partial,
+            datum=datum,
+            defaults=defaults,
+            agency_id=agency_id,
+            started_at=started_at,
+        )
+
+
+def _run(
+    conn: Connection[TupleRow],
+    kind: Kind,
+    table: Table,
+    *,
+    actor: Actor,
+    partial: bool,
+    datum: Datum,
+    defaults: Mapping[str, object],
+    agency_id: int | None,
+    started_at: datetime,
+) -> ImportResult:
     parsed = parse_table(kind, table, datum=datum, defaults=defaults)
     if any(e.row_no == 0 for e in parsed.errors):  # a header problem: no row can be read right
         return ImportResult(kind=kind.name, source=table.source, rows=parsed.row_count, errors=parsed.errors)
@@ -197,15 +223,13 @@ class _Import:
             sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type.pg)) for c in kind.columns
         )
         self.conn.execute(_q("import_create_stage", columns=columns))
-        bad = parsed.bad_rows
-        values = [parsed.columns[n] for n in names]
-        cols = kind.columns
+        # rows with bad cells are staged too (those cells empty), so that their other cells are checked
+        # in SQL as well and a refusal lists every error; they are dropped before anything is written
+        values = [_stage_values(c, parsed.columns[c.name]) for c in kind.columns]
         with self.conn.cursor() as cur, cur.copy(_q("import_copy_stage", columns=_ids(names))) as copy:
             copy.set_types(["int4", *_stage_types(kind)])
-            for i in range(parsed.row_count):
-                if i + 1 in bad:
-                    continue
-                copy.write_row([i + 1, *(_stage_value(c, v[i]) for c, v in zip(cols, values, strict=True))])
+            for row in zip(range(1, parsed.row_count + 1), *values, strict=True):
+                copy.write_row(row)
 
     def _check_refs(self) -> None:
         kind = self.kind

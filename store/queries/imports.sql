@@ -25,6 +25,7 @@ FROM import_stage AS s {joins};
 -- import_duplicate_keys --
 SELECT row_no, first_row FROM (
     SELECT row_no, min(row_no) OVER (PARTITION BY {key}) AS first_row FROM import_ready
+    WHERE ROW({key}) IS NOT NULL
 ) AS d
 WHERE row_no <> first_row
 ORDER BY row_no;
