@@ -21,15 +21,14 @@ from api.errors import ConflictError, InvalidInputError, NotFoundError
 from api.schemas import Id
 from api.schemas_supervision import (
     AlertDetail,
-    AlertKind,
     AlertStatus,
     AlertSummary,
     Review,
     Reviewed,
     ReviewIn,
     ReviewStatus,
-    Severity,
 )
+from rules.alert import AlertKind, Severity
 from store.queries import query
 
 router = APIRouter(prefix="/v1", tags=["supervision"])

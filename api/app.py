@@ -36,7 +36,7 @@ from api.errors import (
     NotFoundError,
 )
 from api.schemas import Problem
-from fleetwatch.settings import ApiSettings
+from api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ def add_api_parser(sub: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from fleetwatch.settings import ApiSettings
+    from api.settings import ApiSettings
 
     overrides: dict[str, Any] = {}
     if getattr(args, "database_url", None):

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from fleetwatch.settings import ApiSettings
+from api.settings import ApiSettings
 
 DbPool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 

@@ -10,38 +10,13 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.lifecycle import OrderStatus
 from api.schemas import Body, Text, Track
+from rules.alert import AlertKind, Severity
 
 
 class TripRole(StrEnum):
     MAIN = "main"
     POSITIONING = "positioning"
     RETURN = "return"
-
-
-class AlertKind(StrEnum):
-    NO_ORDER = "no_order"
-    OUTSIDE_WINDOW = "outside_window"
-    OFF_HOURS = "off_hours"
-    DETOUR = "detour"
-    WRONG_DESTINATION = "wrong_destination"
-    MILEAGE_EXCESS = "mileage_excess"
-    OVERNIGHT_AWAY = "overnight_away"
-    NOT_RETURNED = "not_returned"
-    FORBIDDEN_PLACE = "forbidden_place"
-    OVERSPEED = "overspeed"
-    SILENT_TERMINAL = "silent_terminal"
-    MILEAGE_PADDING = "mileage_padding"
-    ORDER_NOT_EXECUTED = "order_not_executed"
-    FUEL_CARD_ELSEWHERE = "fuel_card_elsewhere"
-    FUEL_OVER_TANK = "fuel_over_tank"
-    FUEL_CONSUMPTION = "fuel_consumption"
-    MAINTENANCE_ELSEWHERE = "maintenance_elsewhere"
-
-
-class Severity(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
 
 
 class AlertStatus(StrEnum):

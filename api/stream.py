@@ -24,7 +24,8 @@ from api.auth import Caller, bearer, current_caller
 from api.connection import DbPool
 from api.errors import InvalidInputError
 from api.schemas import Id
-from api.schemas_supervision import AlertKind, AlertSummary
+from api.schemas_supervision import AlertSummary
+from rules.alert import AlertKind
 from store.queries import query
 
 log = logging.getLogger(__name__)

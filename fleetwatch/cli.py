@@ -26,9 +26,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from fleetwatch.settings import StoreSettings
     from store.db import create_database
     from store.migrate import migrate
+    from store.settings import StoreSettings
 
     settings = StoreSettings()
     url = args.database_url or settings.database_url
@@ -51,7 +51,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from fleetwatch.settings import IngestSettings
+    from ingest.settings import IngestSettings
     from ingest.worker import run
 
     overrides = {k: v for k, v in vars(args).items() if k in IngestSettings.model_fields and v is not None}
@@ -64,42 +64,28 @@ def cmd_engine(args: argparse.Namespace) -> int:
     import psycopg
     from tqdm import tqdm
 
-    from fleetwatch.settings import EngineSettings, MqttSettings
-    from rules.worker import RulesStep
+    from ingest.settings import MqttSettings
+    from rules.live import rules_step, run_live
     from tracks.params import Params
-    from tracks.worker import recompute, run_engine
+    from tracks.settings import EngineSettings
+    from tracks.worker import recompute
 
     settings = EngineSettings()
-    url = args.database_url or settings.database_url
-    rules = None if args.no_rules else RulesStep(sweep_daily=args.action == "run")
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
     if args.action == "run":
-        stop = _stop_on_signals()
-        if rules is not None and not args.no_publish:
-            from rules.publish import run_alert_publisher
-
-            mqtt = MqttSettings()
-            threading.Thread(
-                target=run_alert_publisher,
-                args=(url, mqtt.mqtt_host, mqtt.mqtt_port, stop),
-                kwargs={"client_id": f"fleetwatch-{settings.worker_name}-alerts"},
-                daemon=True,
-            ).start()
-        run_engine(
-            url,
-            settings.worker_name,
-            Params(),
-            stop,
-            poll_s=settings.poll_interval_s,
-            limit=settings.batch_vehicles,
-            lease_s=settings.lease_s,
-            after=rules,
-        )
+        mqtt = None if args.no_rules or args.no_publish else MqttSettings()
+        run_live(settings, _stop_on_signals(), mqtt=mqtt, rules=not args.no_rules)
         return 0
     if args.start is None or args.end is None:
         raise SystemExit("fleetwatch engine recompute needs --from and --to (ISO dates or times)")
     from_us, to_us = (int(_instant(x).timestamp() * 1e6) for x in (args.start, args.end))
     days = max(1, -(-(to_us - from_us) // 86_400_000_000))
-    with psycopg.connect(url, autocommit=True) as conn, tqdm(total=days, unit="day", desc="recompute") as bar:
+    rules = rules_step(rules=not args.no_rules)
+    with (
+        psycopg.connect(settings.database_url, autocommit=True) as conn,
+        tqdm(total=days, unit="day", desc="recompute") as bar,
+    ):
 
         def advance(steps: int) -> None:
             bar.update(steps)
@@ -120,10 +106,10 @@ def _instant(text: str) -> datetime:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     import psycopg
 
-    from fleetwatch.settings import IngestSettings
     from ingest.decode import DecodeLimits
     from ingest.maintenance import replay_quarantine
     from ingest.reasons import Reason
+    from ingest.settings import IngestSettings
     from store.queries import query
 
     settings = IngestSettings()
@@ -211,12 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     from fleetwatch.demo import add_demo_parser
     from fleetwatch.imports import add_import_parser
     from rules.cli import add_rules_parser
-    from simulators.cli import add_simulate_parser
+    from simulators.cli import add_score_parser, add_simulate_parser
     from tracks.cli import add_analyze_parser
 
     add_simulate_parser(sub)
     add_analyze_parser(sub)
-    add_rules_parser(sub)
+    add_score_parser(add_rules_parser(sub))
     add_api_parser(sub)
     add_demo_parser(sub)
     add_import_parser(sub)

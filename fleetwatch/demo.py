@@ -30,9 +30,11 @@ from tqdm import tqdm
 
 from fleetwatch.mosquitto import free_port, wait_port
 from fleetwatch.processes import start_fleetwatch, start_ingest, stop
-from fleetwatch.settings import MqttSettings, StoreSettings
+from ingest.settings import MqttSettings
 from store.db import create_database, with_dbname
 from store.migrate import migrate
+from store.queries import query
+from store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +50,18 @@ def add_demo_parser(sub: Any) -> None:
     demo.set_defaults(func=run_demo)
 
 
-def _scalar(conn: psycopg.Connection[Any], sql: Any) -> Any:
-    row = conn.execute(sql).fetchone()
+def _scalar(conn: psycopg.Connection[Any], name: str) -> Any:
+    """The one value of the named query ``name`` (store/queries/demo.sql)."""
+    row = conn.execute(query(name)).fetchone()
     return row[0] if row else None
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from ingest.mqtt_publish import Publisher
     from simulators.database import load_orders
     from simulators.dates import recent_working_days
     from simulators.export import export_world, import_files
     from simulators.output import messages
-    from simulators.publish import Publisher
     from simulators.run import SimParams, simulate
     from simulators.world import build_world
 
@@ -147,7 +150,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 accounted, last_change = 0, time.monotonic()
                 while accounted < fixes_sent and time.monotonic() - last_change < 30:
                     time.sleep(0.2)
-                    now = int(_scalar(conn, "SELECT coalesce(sum(fixes_received), 0) FROM ingest_batch"))
+                    now = int(_scalar(conn, "demo_fixes_received"))
                     if now != accounted:
                         bar.update(now - accounted)
                         accounted, last_change = now, time.monotonic()
@@ -175,12 +178,8 @@ def _alert_summary(url: str, run: Any) -> None:
     for alert in run.truth.alerts:
         expected[alert.kind.value] = expected.get(alert.kind.value, 0) + 1
     with psycopg.connect(url) as conn:
-        raised: dict[str, int] = dict(
-            conn.execute(
-                "SELECT kind, count(*) FROM alert WHERE retracted_at IS NULL GROUP BY kind ORDER BY kind"
-            ).fetchall()
-        )
-        published = _scalar(conn, "SELECT count(*) FROM alert WHERE published_at IS NOT NULL")
+        raised: dict[str, int] = dict(conn.execute(query("demo_alerts_per_kind")).fetchall())
+        published = _scalar(conn, "demo_alerts_published")
     print("fleetwatch demo — rules")
     print("  kind                    raised   injected (simulator truth)")
     for kind in sorted(set(expected) | set(raised)):
@@ -211,23 +210,9 @@ def _api_calls(url: str, start: date) -> None:
         .splitlines()[-1]
     )
     with psycopg.connect(url) as conn:
-        # the settlement office's tariffs (own pools: 2 yuan/km + 30 yuan/h; rental: 400 yuan/day + 60/h)
-        conn.execute(
-            "INSERT INTO tariff (pool_id, kind, per_km_fen, per_hour_fen, per_day_fen, discount_pct,"
-            " valid_from, note)"
-            " SELECT pool_id, CASE kind WHEN 'rental' THEN 'rental' WHEN 'ride_hailing' THEN 'ride_hailing'"
-            " ELSE 'own_pool' END, CASE WHEN kind IN ('city', 'district') THEN 200 END,"
-            " CASE WHEN kind IN ('city', 'district') THEN 3000 WHEN kind = 'rental' THEN 6000 END,"
-            " CASE WHEN kind = 'rental' THEN 40000 END, CASE WHEN kind = 'ride_hailing' THEN 10 END,"
-            " %s, 'demo tariff' FROM pool",
-            (start - timedelta(days=60),),
-        )
-        depot = conn.execute("SELECT name, lon, lat FROM depot ORDER BY depot_id LIMIT 1").fetchone()
-        # the agency with the most orders (a demo of rest days only has none: then the first agency)
-        agency = conn.execute(
-            "SELECT a.agency_id, a.name FROM agency AS a LEFT JOIN dispatch_order AS o USING (agency_id)"
-            " GROUP BY a.agency_id, a.name ORDER BY count(o.dispatch_order_id) DESC, a.agency_id LIMIT 1"
-        ).fetchone()
+        conn.execute(query("demo_insert_tariffs"), {"valid_from": start - timedelta(days=60)})
+        depot = conn.execute(query("demo_first_depot")).fetchone()
+        agency = conn.execute(query("demo_busiest_agency")).fetchone()
     assert depot is not None and agency is not None
     with tempfile.TemporaryDirectory(prefix="fleetwatch-demo-api-") as tmp:
         server = start_fleetwatch(["api"], env, Path(tmp) / "api.log", ready="API ready")
@@ -274,7 +259,7 @@ def _wait_for_engine(conn: psycopg.Connection[Any], timeout_s: float = 120.0) ->
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         conn.commit()
-        if _scalar(conn, "SELECT count(*) FROM engine_queue") == 0:
+        if _scalar(conn, "demo_engine_queue") == 0:
             return
         time.sleep(0.3)
     log.warning("the track engine has not caught up after %.0f s", timeout_s)
@@ -282,28 +267,10 @@ def _wait_for_engine(conn: psycopg.Connection[Any], timeout_s: float = 120.0) ->
 
 def _engine_summary(url: str, elapsed_s: float) -> None:
     with psycopg.connect(url) as conn:
-        trips = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE final), coalesce(sum(distance_m), 0) / 1000,"
-            " count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM trip_order o WHERE o.trip_id = t.trip_id))"
-            " FROM trip AS t"
-        ).fetchone()
-        orders = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM trip_order o"
-            " WHERE o.dispatch_order_id = d.dispatch_order_id AND o.role = 'main'))"
-            " FROM dispatch_order AS d WHERE status NOT IN ('requested', 'cancelled')"
-        ).fetchone()
-        conformance = conn.execute(
-            "SELECT count(DISTINCT dispatch_order_id),"
-            " count(DISTINCT dispatch_order_id) FILTER (WHERE inside_share < 0.9),"
-            " count(DISTINCT dispatch_order_id) - count(DISTINCT dispatch_order_id) FILTER (WHERE arrived)"
-            " FROM trip_conformance"
-        ).fetchone()
-        busiest = conn.execute(
-            "SELECT v.plate, sum(u.trips), round(sum(u.distance_km)::numeric, 1),"
-            " round(sum(u.hours_in_use)::numeric, 1)"
-            " FROM vehicle_day_usage AS u JOIN vehicle AS v USING (vehicle_id)"
-            " GROUP BY v.plate ORDER BY sum(u.distance_km) DESC LIMIT 3"
-        ).fetchall()
+        trips = conn.execute(query("demo_trip_totals")).fetchone()
+        orders = conn.execute(query("demo_order_totals")).fetchone()
+        conformance = conn.execute(query("demo_conformance_totals")).fetchone()
+        busiest = conn.execute(query("demo_busiest_vehicles")).fetchall()
     assert trips is not None and orders is not None and conformance is not None
     print("fleetwatch demo — track engine")
     print(f"  trips stored                         {trips[0]:>10,}  ({trips[1]:,} final)")
@@ -321,17 +288,12 @@ def _engine_summary(url: str, elapsed_s: float) -> None:
 
 def _summary(url: str, acknowledged: int, fixes_sent: int, elapsed_s: float) -> None:
     with psycopg.connect(url) as conn:
-        stored = _scalar(conn, "SELECT count(*) FROM position")
-        batches = conn.execute(
-            "SELECT coalesce(sum(fixes_received), 0), coalesce(sum(fixes_duplicate), 0),"
-            " coalesce(sum(fixes_quarantined), 0), coalesce(sum(messages_quarantined), 0) FROM ingest_batch"
-        ).fetchone()
-        reasons = conn.execute(
-            "SELECT reason, count(*), min(detail) FROM quarantine GROUP BY reason ORDER BY count(*) DESC"
-        ).fetchall()
-        live = _scalar(conn, "SELECT count(*) FROM latest_position")
-        vehicles = _scalar(conn, "SELECT count(*) FROM vehicle")
-        orders = _scalar(conn, "SELECT count(*) FROM dispatch_order")
+        stored = _scalar(conn, "demo_positions_stored")
+        batches = conn.execute(query("demo_ingest_totals")).fetchone()
+        reasons = conn.execute(query("demo_quarantine_reasons")).fetchall()
+        live = _scalar(conn, "demo_live_positions")
+        vehicles = _scalar(conn, "demo_vehicles")
+        orders = _scalar(conn, "demo_dispatch_orders")
     assert batches is not None
     received, duplicate, quarantined, _ = batches
     print()

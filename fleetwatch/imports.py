@@ -37,11 +37,11 @@ def add_import_parser(sub: Any) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     import psycopg
 
-    from fleetwatch.settings import StoreSettings
     from ingest.imports.kinds import KINDS
     from ingest.imports.parse import Datum
     from ingest.imports.read import FileError, read_path
     from ingest.imports.run import Actor, ImportScopeError, run_import
+    from store.settings import StoreSettings
 
     try:
         table = read_path(args.file)

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from fleetwatch.settings import IngestSettings
 from ingest.decode import DecodeLimits, Message, terminal_of, vehicle_ids_of
 from ingest.filters import Anchors
 from ingest.reasons import Reason
+from ingest.settings import IngestSettings
 from ingest.write import (
     BatchOutcome,
     PreparedBatch,
@@ -37,6 +37,7 @@ from ingest.write import (
     store_batch,
 )
 from store.queries import query
+from store.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,18 @@ class StoreProcessError(RuntimeError):
 
 
 def connect(database_url: str) -> psycopg.Connection[Any]:
-    """A connection with the staging tables, retried with back-off until it succeeds."""
-    delay_s = 0.5
-    while True:
+    """A connection with the staging tables, retried (``store.retry``) until it succeeds."""
+
+    def attempt() -> psycopg.Connection[Any]:
+        conn = psycopg.connect(database_url, autocommit=True)
         try:
-            conn = psycopg.connect(database_url, autocommit=True)
             create_stage(conn)
-            return conn
-        except psycopg.OperationalError as error:
-            log.warning("database not reachable (%s); retrying in %.1f s", str(error).strip(), delay_s)
-            time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 10.0)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return retry(attempt, what="ingest: connecting to the database", logger=log)
 
 
 def _quarantine_store_error(
@@ -90,18 +92,20 @@ def _retrying(
     action: Callable[[psycopg.Connection[Any]], T],
 ) -> tuple[T, psycopg.Connection[Any]]:
     """Run ``action``; on a lost connection reconnect and run it again (the batch is still unacknowledged)."""
-    while True:
-        try:
-            return action(conn), conn
-        except psycopg.OperationalError as error:
-            log.warning(
-                "database lost while %s (%s); %d messages stay unacknowledged, reconnecting",
-                what,
-                str(error).strip(),
-                count,
-            )
-            conn.close()
-            conn = connect(database_url)
+    current = [conn]
+
+    def attempt() -> T:
+        if current[0].closed:
+            current[0] = connect(database_url)
+        return action(current[0])
+
+    def drop(_error: BaseException) -> None:
+        current[0].close()
+
+    result = retry(
+        attempt, what=f"ingest: {what} ({count} messages unacknowledged)", on_failure=drop, logger=log
+    )
+    return result, current[0]
 
 
 class _Preparer:
@@ -193,8 +197,8 @@ class _Writer(threading.Thread):
         it refuses and quarantine that one as store_error, so one poison message cannot stall ingest."""
         try:
             return store_batch(conn, prepared, worker=self.settings.worker_name)
-        except psycopg.OperationalError:
-            raise
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # the connection, not the data: retried whole by _retrying
         except psycopg.Error as error:
             messages = prepared.messages
             if len(messages) == 1:

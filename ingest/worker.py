@@ -16,9 +16,9 @@ import logging
 import threading
 from collections import deque
 
-from fleetwatch.settings import IngestSettings
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Delivery, Subscription, SubscriptionConfig
+from ingest.settings import IngestSettings
 from ingest.store_process import StoreProcess, StoreProcessError
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from ingest.decode import Decoded, DecodeLimits, Fixes, Message, decode, termina
 from ingest.filters import Anchors, FilterParams, screen
 from ingest.reasons import FIX_REASONS, Reason
 from store.copy import binary_copy_payload
+from store.epoch import utc
 from store.queries import query
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,6 @@ class PreparedBatch:
     newest_fix_us: int | None
 
 
-def utc_from_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC)
-
-
 def load_terminals(conn: psycopg.Connection[Any]) -> dict[str, Terminal]:
     rows = conn.execute(query("terminals")).fetchall()
     return {terminal_id: Terminal(terminal_no=no, vehicle_id=vid) for terminal_id, no, vid in rows}
@@ -123,7 +119,7 @@ def quarantine_row(
     kept = payload[:_QUARANTINE_KEEP_BYTES]
     note = f" (first {len(kept)} of {len(payload)} bytes kept)" if len(kept) < len(payload) else ""
     return {
-        "received_at": utc_from_us(message.received_at_us),
+        "received_at": utc(message.received_at_us),
         "topic": message.topic,
         "terminal_id": terminal_id,
         "reason": reason.value,
@@ -369,7 +365,7 @@ def store_batch(conn: psycopg.Connection[Any], prepared: PreparedBatch, *, worke
             query("insert_ingest_batch"),
             {
                 "worker": worker,
-                "first_received_at": utc_from_us(prepared.first_received_us),
+                "first_received_at": utc(prepared.first_received_us),
                 "messages": outcome.messages,
                 "fixes_received": outcome.fixes_received,
                 "fixes_stored": outcome.fixes_stored,

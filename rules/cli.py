@@ -3,7 +3,9 @@
 ``fleetwatch rules catalogue`` lists every rule with its alert kind and the default thresholds.
 ``fleetwatch rules score [--vehicles 200 --days 7 --seed 7] [--json]`` simulates a fleet, runs the
 track engine and the rules on its fixes and prints recall and precision per alert kind, and the
-alerts raised on the same fleet without violations (``clean_week_alerts``).
+alerts raised on the same fleet without violations (``clean_week_alerts``). Scoring needs the
+simulator, which sits above the rules: ``simulators.cli.add_score_parser`` adds it to the actions
+``add_rules_parser`` returns (the ``fleetwatch`` command composes the two).
 """
 
 from __future__ import annotations
@@ -11,13 +13,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
-import time
-from datetime import date
 from typing import Any
 
 
-def add_rules_parser(sub: Any) -> None:
+def add_rules_parser(sub: Any) -> Any:
     rules = sub.add_parser(
         "rules",
         help="alert rules: catalogue and scoring against the simulator",
@@ -27,17 +26,7 @@ def add_rules_parser(sub: Any) -> None:
     actions = rules.add_subparsers(dest="action", required=True)
     catalogue = actions.add_parser("catalogue", help="the rules, their alert kinds and default thresholds")
     catalogue.set_defaults(func=cmd_catalogue)
-    score = actions.add_parser("score", help="recall and precision per kind on a simulated fleet")
-    score.add_argument("--vehicles", type=int, default=200)
-    score.add_argument("--days", type=int, default=7)
-    score.add_argument("--seed", type=int, default=7)
-    score.add_argument(
-        "--start", type=date.fromisoformat, default=None, help="first day (default: simulator's)"
-    )
-    score.add_argument("--tolerance-s", type=float, default=60.0, help="time tolerance of a match")
-    score.add_argument("--no-clean", action="store_true", help="skip the clean run")
-    score.add_argument("--json", action="store_true", help="one JSON object as the last line")
-    score.set_defaults(func=cmd_score)
+    return actions
 
 
 def cmd_catalogue(_args: argparse.Namespace) -> int:
@@ -54,30 +43,4 @@ def cmd_catalogue(_args: argparse.Namespace) -> int:
         doc = " ".join((rule.check.__doc__ or "").strip().split("\n\n")[0].split())
         print(f"{rule.name:22} → {rule.kind.value:22} {doc}")
     print(json.dumps(thresholds, ensure_ascii=False))
-    return 0
-
-
-def cmd_score(args: argparse.Namespace) -> int:
-    from rules.score import clean_run, clean_week_alerts, score_run
-    from simulators.run import SimParams, simulate
-    from simulators.world import build_world
-
-    logging.getLogger("simulators").setLevel(logging.WARNING)
-    started = time.perf_counter()
-    world = build_world(args.vehicles, args.seed)
-    params = SimParams(days=args.days) if args.start is None else SimParams(start=args.start, days=args.days)
-    result: dict[str, object] = score_run(simulate(world, params), tolerance_s=args.tolerance_s)
-    if not args.no_clean:
-        clean = clean_week_alerts(clean_run(args.vehicles, args.days, args.seed, args.start))
-        result["clean_week_alerts"] = clean["total"]
-        result["clean_week_alerts_per_kind"] = {k: v for k, v in clean.items() if k != "total"}
-    result["elapsed_s"] = round(time.perf_counter() - started, 1)
-    if not args.json:
-        per_kind: dict[str, dict[str, object]] = result["per_kind"]  # type: ignore[assignment]
-        for kind, entry in per_kind.items():
-            print(
-                f"{kind:24} expected {entry['expected']:4}  raised {entry['raised']:4}  "
-                f"recall {entry['recall']}  precision {entry['precision']}"
-            )
-    print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -11,8 +11,9 @@ from typing import Any
 import orjson
 import psycopg
 
-from simulators.publish import Publisher
+from ingest.mqtt_publish import Publisher
 from store.queries import query
+from store.retry import TRANSIENT, Backoff
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,26 @@ def publish_new_alerts(conn: psycopg.Connection[Any], publisher: Publisher, limi
 def run_alert_publisher(
     database_url: str, host: str, port: int, stop: threading.Event, *, client_id: str, poll_s: float = 0.5
 ) -> None:
+    """Publish new alerts until ``stop``. A lost database connection is retried by the one policy
+    (``store.retry``): the publisher never gives up; what was not acknowledged goes again."""
     publisher = Publisher(host, port, client_id=client_id)
+    backoff = Backoff("alert publisher", logger=log)
+    conn: psycopg.Connection[Any] | None = None
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            while not stop.is_set():
-                try:
-                    if publish_new_alerts(conn, publisher) == 0:
-                        stop.wait(poll_s)
-                except psycopg.OperationalError as error:
-                    log.warning("alert publisher: database lost (%s)", str(error).strip())
-                    stop.wait(2.0)
-                    return
+        while not stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(database_url, autocommit=True)
+                published = publish_new_alerts(conn, publisher)
+                backoff.succeeded()
+                if published == 0:
+                    stop.wait(poll_s)
+            except TRANSIENT as error:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                stop.wait(backoff.failed(error))
     finally:
+        if conn is not None:
+            conn.close()
         publisher.close()

@@ -42,6 +42,7 @@ from rules.config_store import (
 )
 from rules.facts import FuelRecords, MaintenanceRecords, Reports, RuleInputs
 from rules.thresholds import AgencyConfigs, evaluate_dated
+from store.epoch import utc
 from store.queries import columns as table
 from store.queries import query
 from tracks.match import orders_table
@@ -53,10 +54,6 @@ from tracks.track import make_track
 log = logging.getLogger(__name__)
 
 _TIME_ANCHORS = {Anchor.TRIP, Anchor.STOP, Anchor.GAP, Anchor.NIGHT}
-
-
-def _utc(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC)
 
 
 def load_config(conn: psycopg.Connection[Any]) -> RuleConfig:
@@ -98,7 +95,7 @@ def load_config(conn: psycopg.Connection[Any]) -> RuleConfig:
 def load_records(
     conn: psycopg.Connection[Any], vehicle_ids: Sequence[int], from_us: int, to_us: int
 ) -> tuple[FuelRecords, MaintenanceRecords]:
-    window = {"vehicle_ids": list(vehicle_ids), "from": _utc(from_us), "to": _utc(to_us)}
+    window = {"vehicle_ids": list(vehicle_ids), "from": utc(from_us), "to": utc(to_us)}
     fuel = conn.execute(query("rule_fuel_records"), window).fetchall()
     repairs = conn.execute(query("rule_maintenance_records"), window).fetchall()
     f, m = table(fuel, 7), table(repairs, 7)
@@ -132,7 +129,7 @@ def load_reports(
     vehicle, t_us = [result.track.vehicle_id], [result.track.t_us]
     extra_v, extra_t = [], []
     for vehicle_id, payload in conn.execute(
-        query("rule_quarantined_fixes"), {"vehicle_ids": list(vehicle_ids), "from": _utc(from_us)}
+        query("rule_quarantined_fixes"), {"vehicle_ids": list(vehicle_ids), "from": utc(from_us)}
     ):
         try:
             moment = orjson.loads(payload).get("time")
@@ -167,8 +164,8 @@ def _row(alert: Alert) -> dict[str, Any]:
         "anchor": alert.anchor.value,
         "anchor_value": alert.anchor_value,
         "dispatch_order_id": alert.order_id,
-        "start_at": _utc(alert.start_us),
-        "end_at": _utc(max(alert.end_us, alert.start_us)),
+        "start_at": utc(alert.start_us),
+        "end_at": utc(max(alert.end_us, alert.start_us)),
         "evidence": orjson.dumps(
             {
                 "thresholds": [
@@ -178,7 +175,7 @@ def _row(alert: Alert) -> dict[str, Any]:
                 "segment": evidence.geojson(),
                 "trip_start_at": None
                 if alert.trip_start_us is None
-                else _utc(alert.trip_start_us).isoformat(),
+                else utc(alert.trip_start_us).isoformat(),
                 "place_id": alert.place_id,
                 "fuel_record_id": alert.fuel_record_id,
                 "maintenance_record_id": alert.maintenance_record_id,
@@ -245,8 +242,8 @@ def store_evaluation(
         query("retract_alerts"),
         {
             "vehicle_ids": list(vehicle_ids),
-            "after": [_utc(max(a, 0)) for a in after_us],
-            "until": [_utc(max(u, 0)) for u in until_us],  # a vehicle without fixes: nothing judged
+            "after": [utc(max(a, 0)) for a in after_us],
+            "until": [utc(max(u, 0)) for u in until_us],  # a vehicle without fixes: nothing judged
             "kinds": [k[0] for k in kept],
             "vehicles": [k[1] for k in kept],
             "anchors": [k[2] for k in kept],

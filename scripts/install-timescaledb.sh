@@ -3,9 +3,11 @@
 #
 # Road 1 (Debian 12, or Debian 13 where postgresql-server-dev-15 is installable):
 #   build Debian 13's timescaledb source package against the PostgreSQL 15 that the machine runs.
-# Road 2 (no dev headers for 15): a PostgreSQL 17 cluster on port 5433 with Debian's
-#   postgresql-17-timescaledb package.
-# Prints the chosen "<version> <cluster> <port>" as its last line. Idempotent.
+# Road 2 (no dev headers for 15, e.g. Debian 13): Debian's default PostgreSQL 17 cluster (17/main, created by
+#   the package on whatever port was free) with Debian's postgresql-17-timescaledb package. An older install's
+#   17/fleetwatch is kept. No fixed port: a cluster that shares its port with another one is moved to a free port.
+# Prints the chosen "<version> <cluster> <port>" as its last line, the port read back from the cluster. Idempotent.
+#   --packages-only   install the Debian packages of the road that applies, create or start nothing
 set -euo pipefail
 
 log() { printf 'install-timescaledb: %s\n' "$*" >&2; }
@@ -48,25 +50,55 @@ build_for_15() {
   as_root make -s -C build -j"$(nproc)" install >/dev/null
 }
 
+cluster_port() { # version cluster
+  pg_lsclusters -h | awk -v v="$1" -v c="$2" '$1==v && $2==c {print $3}'
+}
+
+free_port() { # the lowest port from 5432 up that no cluster is configured for and nothing listens on
+  local port=5432
+  while pg_lsclusters -h | awk '{print $3}' | grep -qx "$port" || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
+
+ensure_own_port() { # version cluster: move it when another cluster is configured for the same port
+  local port; port=$(cluster_port "$1" "$2")
+  if [ "$(pg_lsclusters -h | awk -v p="$port" '$3==p' | wc -l)" -gt 1 ]; then
+    pg_ctl_cluster "$1" "$2" stop >/dev/null 2>&1 || true
+    local new; new=$(free_port)
+    log "cluster $1/$2 shares port $port with another cluster; moving it to $new"
+    as_root pg_conftool "$1" "$2" set port "$new"
+  fi
+}
+
 main() {
+  local packages_only=false
+  [ "${1:-}" = --packages-only ] && packages_only=true
   if [ -x /usr/lib/postgresql/15/bin/postgres ] && ! has_timescaledb 15; then
     local policy; policy=$(apt-cache policy postgresql-server-dev-15 2>/dev/null || true)
     if [[ "$policy" =~ Candidate:\ [0-9] ]]; then
       as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-server-dev-15 cmake dpkg-dev gcc make >/dev/null
-      build_for_15
+      $packages_only || build_for_15
     fi
   fi
+  if $packages_only && [ -x /usr/lib/postgresql/15/bin/postgres ]; then return; fi
   if [ -x /usr/lib/postgresql/15/bin/postgres ] && has_timescaledb 15; then
     [ -n "$(pg_lsclusters -h | awk '$1==15 && $2=="main"')" ] || as_root pg_createcluster 15 main --port 5432 >/dev/null
     ensure_preload 15 main
     echo "15 main $(pg_lsclusters -h | awk '$1==15 && $2=="main" {print $3}')"
     return
   fi
-  log "no PostgreSQL 15 headers here; using a PostgreSQL 17 cluster with Debian's timescaledb"
+  log "no PostgreSQL 15 headers here; using PostgreSQL 17 with Debian's timescaledb"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-17 postgresql-17-timescaledb >/dev/null
-  [ -n "$(pg_lsclusters -h | awk '$1==17 && $2=="fleetwatch"')" ] || as_root pg_createcluster 17 fleetwatch --port 5433 >/dev/null
-  ensure_preload 17 fleetwatch
-  echo "17 fleetwatch $(pg_lsclusters -h | awk '$1==17 && $2=="fleetwatch" {print $3}')"
+  $packages_only && return
+  local cluster=main
+  [ -n "$(cluster_port 17 fleetwatch)" ] && cluster=fleetwatch   # made by an older version of this script
+  # Normally the package made 17/main; else let pg_createcluster choose a free port.
+  [ -n "$(cluster_port 17 "$cluster")" ] || as_root pg_createcluster 17 "$cluster" >/dev/null
+  ensure_own_port 17 "$cluster"
+  ensure_preload 17 "$cluster"
+  echo "17 $cluster $(cluster_port 17 "$cluster")"
 }
 
 main "$@"

@@ -15,6 +15,7 @@ stamped now (simulators.traffic).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -25,6 +26,47 @@ from typing import Any
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
+
+
+def add_score_parser(actions: Any) -> None:
+    """``fleetwatch rules score``: recall and precision on a simulated fleet (``simulators.score``)."""
+    score = actions.add_parser("score", help="recall and precision per kind on a simulated fleet")
+    score.add_argument("--vehicles", type=int, default=200)
+    score.add_argument("--days", type=int, default=7)
+    score.add_argument("--seed", type=int, default=7)
+    score.add_argument(
+        "--start", type=date.fromisoformat, default=None, help="first day (default: simulator's)"
+    )
+    score.add_argument("--tolerance-s", type=float, default=60.0, help="time tolerance of a match")
+    score.add_argument("--no-clean", action="store_true", help="skip the clean run")
+    score.add_argument("--json", action="store_true", help="one JSON object as the last line")
+    score.set_defaults(func=cmd_score)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from simulators.run import SimParams, simulate
+    from simulators.score import clean_run, clean_week_alerts, score_run
+    from simulators.world import build_world
+
+    logging.getLogger("simulators").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    world = build_world(args.vehicles, args.seed)
+    params = SimParams(days=args.days) if args.start is None else SimParams(start=args.start, days=args.days)
+    result: dict[str, object] = score_run(simulate(world, params), tolerance_s=args.tolerance_s)
+    if not args.no_clean:
+        clean = clean_week_alerts(clean_run(args.vehicles, args.days, args.seed, args.start))
+        result["clean_week_alerts"] = clean["total"]
+        result["clean_week_alerts_per_kind"] = {k: v for k, v in clean.items() if k != "total"}
+    result["elapsed_s"] = round(time.perf_counter() - started, 1)
+    if not args.json:
+        per_kind: dict[str, dict[str, object]] = result["per_kind"]  # type: ignore[assignment]
+        for kind, entry in per_kind.items():
+            print(
+                f"{kind:24} expected {entry['expected']:4}  raised {entry['raised']:4}  "
+                f"recall {entry['recall']}  precision {entry['precision']}"
+            )
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
 
 
 def add_simulate_parser(sub: Any) -> None:
@@ -140,8 +182,8 @@ def run_simulate(args: argparse.Namespace) -> int:
             script,
         )
     if args.load_db:
-        from fleetwatch.settings import StoreSettings
         from simulators.database import load_run
+        from store.settings import StoreSettings
 
         load_run(args.database_url or StoreSettings().database_url, run)
     if args.publish:
@@ -150,8 +192,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def _publish(run: Any, args: argparse.Namespace, items: Iterator[tuple[int, str, bytes]]) -> None:
-    from fleetwatch.settings import MqttSettings
-    from simulators.publish import Publisher
+    from ingest.mqtt_publish import Publisher
+    from ingest.settings import MqttSettings
 
     settings = MqttSettings()
     host, port = args.mqtt_host or settings.mqtt_host, args.mqtt_port or settings.mqtt_port

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from simulators.calendar import china_calendar
+from rules.calendar import china_calendar
 
 CST = timedelta(hours=8)
 SEARCH_DAYS = 25  # a run must stay well inside ingest's 30-day past-time window

@@ -22,9 +22,10 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from simulators.calendar import local_midnight_s
+from rules.alert import AlertKind
+from rules.calendar import local_midnight_s
 from simulators.truth import ExpectedAlert, TrueTrip
-from simulators.violations import AlertKind, ViolationParams, ViolationRates
+from simulators.violations import ViolationParams, ViolationRates
 from simulators.world import World
 
 KINDS = ("insurance", "inspection")

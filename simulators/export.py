@@ -198,7 +198,7 @@ def export_world(run: SimRun, folder: Path) -> dict[str, Path]:
     )
     files["calendar"] = _csv(
         folder / "calendar.csv",
-        ("date", "kind", "name"),
+        ("day", "kind", "name"),
         ((c["day"], c["kind"], c["name"]) for c in rows["calendar"]),
     )
     hours = world.calendar.hours

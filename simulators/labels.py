@@ -10,13 +10,14 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from simulators.calendar import WorkCalendar, local_midnight_s
+from rules.alert import AlertKind
+from rules.calendar import WorkCalendar, local_midnight_s
 from simulators.drive import Legs, speed_runs_over, time_at
 from simulators.outings import Outing
 from simulators.plane import Plane, cumulative_m
 from simulators.schedule import Timeline
 from simulators.truth import ExpectedAlert, off_hours_spans
-from simulators.violations import AlertKind, ViolationParams
+from simulators.violations import ViolationParams
 from simulators.world import World
 from tracks.geo import haversine_m
 

@@ -145,8 +145,7 @@ def world_rows(run: SimRun) -> dict[str, list[dict[str, Any]]]:
         "vehicles": [{**asdict(v), "kind": v.kind.value} for v in fleet.vehicles],
         "places": places,
         "calendar": [
-            {"day": c.day.isoformat(), "kind": c.kind.value, "name": c.name}
-            for c in sorted(world.calendar.exceptions.values(), key=lambda c: c.day)
+            {"day": c.day.isoformat(), "kind": c.kind.value, "name": c.name} for c in world.calendar.days()
         ],
         "roads": [
             {

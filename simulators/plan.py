@@ -16,7 +16,8 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from simulators.calendar import local_midnight_s
+from rules.alert import AlertKind
+from rules.calendar import local_midnight_s
 from simulators.fleet import Depot, PoolKind, Vehicle, VehicleKind
 from simulators.orders import (
     MAINTENANCE_PURPOSE,
@@ -27,7 +28,7 @@ from simulators.orders import (
 )
 from simulators.outings import LegFault, Outing, OutingKind, Visit, estimate_s, leg_routes, merge_same_node
 from simulators.places import FORBIDDEN_KINDS, Place, PlaceKind
-from simulators.violations import AlertKind, ViolationRates, inject_order_faults
+from simulators.violations import ViolationRates, inject_order_faults
 from simulators.world import World
 from tracks.geo import haversine_m
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from rules.alert import AlertKind
 from simulators.drive import Legs
 from simulators.outings import Outing, OutingKind
 from simulators.places import PlaceKind
 from simulators.schedule import Timeline, true_position
 from simulators.truth import ExpectedAlert, FuelRecord, MaintenanceRecord
-from simulators.violations import AlertKind, ViolationParams, ViolationRates
+from simulators.violations import ViolationParams, ViolationRates
 from simulators.world import World
 from tracks.geo import haversine_m
 

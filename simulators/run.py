@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from simulators.calendar import local_midnight_s
+from rules.calendar import local_midnight_s
 from simulators.documents import document_alerts, make_documents
 from simulators.drive import DriveParams, Legs, drive_legs, time_at
 from simulators.labels import Batch, trip_alerts

@@ -19,7 +19,7 @@ trips.jsonl — one per true trip (a leg: the car moves from one stop to the nex
 
 alerts.jsonl — one per expected alert::
 
-    {"alert_id": 1, "kind": "<violations.AlertKind>", "vehicle_id": 12, "plate": "…", "terminal_id": "…",
+    {"alert_id": 1, "kind": "<rules.alert.AlertKind>", "vehicle_id": 12, "plate": "…", "terminal_id": "…",
      "start_at": "…Z", "end_at": "…Z", "trip_id": 7 | null, "dispatch_order_id": 31 | null,
      "place_id": 44 | null, "fuel_record_id": 3 | null, "maintenance_record_id": null,
      "value": 812.0 | null, "limit": 200.0 | null, "unit": "m" | "km/h" | "s" | "L" | ""}
@@ -68,9 +68,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from simulators.calendar import WorkCalendar, local_midnight_s
+from rules.alert import AlertKind
+from rules.calendar import WorkCalendar, local_midnight_s
 from simulators.orders import DispatchOrder
-from simulators.violations import AlertKind
 
 if TYPE_CHECKING:
     from simulators.documents import VehicleDocument

@@ -8,33 +8,36 @@ simulators.truth), so a label is never claimed that the geometry and times do no
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from enum import StrEnum
 
 import numpy as np
 import shapely
 
+from rules.alert import AlertKind
 from simulators.outings import LegFault, Outing, Visit
 from simulators.places import DESTINATION_KINDS, FORBIDDEN_KINDS
 from simulators.world import World
 from tracks.geo import haversine_m
 
-
-class AlertKind(StrEnum):
-    NO_ORDER = "no_order"  # 无单出车: a trip that executes no order
-    OUTSIDE_WINDOW = "outside_window"  # a trip before/after its order's approved window
-    OFF_HOURS = "off_hours"  # driving outside working hours or on a rest day (calendar as data)
-    DETOUR = "detour"  # off the approved route
-    WRONG_DESTINATION = "wrong_destination"  # the passengers' stop is not the approved destination
-    OVERNIGHT_AWAY = "overnight_away"  # not at the depot at night
-    FORBIDDEN_PLACE = "forbidden_place"  # parked inside a forbidden polygon
-    OVERSPEED = "overspeed"  # sustained speed over the road's limit
-    SILENT_TERMINAL = "silent_terminal"  # no reports at all while the car moved
-    MILEAGE_PADDING = "mileage_padding"  # odometer advanced more than the car drove
-    FUEL_CARD_ELSEWHERE = "fuel_card_elsewhere"  # 异常加油: card used where the car was not
-    FUEL_OVER_TANK = "fuel_over_tank"  # 异常加油: more litres than the tank holds
-    MAINTENANCE_ELSEWHERE = "maintenance_elsewhere"  # 异常维保: repaired while the car was elsewhere
-    DOCUMENT_EXPIRING = "document_expiring"  # insurance or annual inspection expires within the lead
-    VEHICLE_UNFIT = "vehicle_unfit"  # a trip while the insurance or annual inspection had lapsed
+LABELLED: frozenset[AlertKind] = frozenset(
+    {
+        AlertKind.NO_ORDER,  # 无单出车: a trip that executes no order
+        AlertKind.OUTSIDE_WINDOW,  # a trip before/after its order's approved window
+        AlertKind.OFF_HOURS,  # driving outside working hours or on a rest day (calendar as data)
+        AlertKind.DETOUR,  # off the approved route
+        AlertKind.WRONG_DESTINATION,  # the passengers' stop is not the approved destination
+        AlertKind.OVERNIGHT_AWAY,  # not at the depot at night
+        AlertKind.FORBIDDEN_PLACE,  # parked inside a forbidden polygon
+        AlertKind.OVERSPEED,  # sustained speed over the road's limit
+        AlertKind.SILENT_TERMINAL,  # no reports at all while the car moved
+        AlertKind.MILEAGE_PADDING,  # odometer advanced more than the car drove
+        AlertKind.FUEL_CARD_ELSEWHERE,  # 异常加油: card used where the car was not
+        AlertKind.FUEL_OVER_TANK,  # 异常加油: more litres than the tank holds
+        AlertKind.MAINTENANCE_ELSEWHERE,  # 异常维保: repaired while the car was elsewhere
+        AlertKind.DOCUMENT_EXPIRING,  # insurance or annual inspection expires within the lead
+        AlertKind.VEHICLE_UNFIT,  # a trip while the insurance or annual inspection had lapsed
+    }
+)
+"""The alert kinds (``rules.alert.AlertKind``, the one list) the simulator injects and labels."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulators.calendar import WorkCalendar, china_calendar
+from rules.calendar import WorkCalendar, china_calendar
 from simulators.city import City, CityParams, build_city
 from simulators.fleet import Depot, Fleet, Vehicle, build_fleet
 from simulators.places import Place, PlaceKind, build_places

@@ -19,8 +19,8 @@ import pytest
 
 from api.app import create_app
 from api.schemas import Role
+from api.settings import ApiSettings
 from api.users import issue_token
-from fleetwatch.settings import ApiSettings
 
 CENTRE_LON, CENTRE_LAT = 119.97, 31.81  # Changzhou
 M_PER_DEG_LAT = 111_195.0

@@ -21,12 +21,13 @@ import pytest
 from psycopg import sql
 
 from fleetwatch.mosquitto import MosquittoProcess
-from fleetwatch.settings import IngestSettings, StoreSettings
 from ingest.metrics import IngestMetrics
+from ingest.settings import IngestSettings
 from ingest.worker import run
 from simulators.load import LoadFleet, register_load_fleet
 from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
+from store.settings import StoreSettings
 
 TEMPLATE = f"fleetwatch_tpl_{os.getpid()}"  # per test session: sessions may run side by side
 

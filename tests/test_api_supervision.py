@@ -400,9 +400,13 @@ async def test_usage_per_day_week_month_with_idle_days(sim_client: httpx.AsyncCl
         assert sum(b["days"] for b in r.json()["buckets"]) == 3
         assert all(b["period_start"] <= b["period_end"] for b in r.json()["buckets"])
 
-    vehicle_id = rows(sim.url, "SELECT vehicle_id FROM vehicle_day_usage WHERE day = %s LIMIT 1", (day,))[0][
-        0
-    ]
+    # a car of an agency (pool cars have none), the same one on every run
+    vehicle_id = rows(
+        sim.url,
+        "SELECT u.vehicle_id FROM vehicle_day_usage AS u JOIN vehicle AS v USING (vehicle_id)"
+        " WHERE u.day = %s AND v.agency_id IS NOT NULL ORDER BY u.vehicle_id LIMIT 1",
+        (day,),
+    )[0][0]
     one = (await sim_client.get("/v1/usage", params=span | {"vehicle": vehicle_id}, headers=admin)).json()
     assert one["vehicle_id"] == vehicle_id and one["idle_days"] == 2
     assert (

@@ -17,11 +17,12 @@ from simulators.dates import recent_working_days
 from simulators.output import messages
 from simulators.run import SimParams, simulate
 from simulators.world import build_world
+from store.epoch import utc
 from store.queries import query
 from tests.conftest import register_fleet
 from tracks.params import Params
 from tracks.pipeline import run_fleet
-from tracks.worker import load_context, process_dirty, read_track, recompute, utc
+from tracks.worker import load_context, process_dirty, read_track, recompute
 
 
 def _trips(conn: psycopg.Connection[Any]) -> list[tuple[int, int, int, int]]:

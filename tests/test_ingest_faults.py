@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from fleetwatch.processes import start_ingest
-from simulators.publish import Publisher
+from ingest.mqtt_publish import Publisher
 from tests.conftest import Broker, Fleet, ingest_settings, register_fleet, running_worker, scalar, wait_until
 
 pytestmark = pytest.mark.slow

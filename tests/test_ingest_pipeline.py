@@ -9,8 +9,8 @@ import orjson
 import psycopg
 import pytest
 
+from ingest.mqtt_publish import Publisher
 from ingest.reasons import Reason
-from simulators.publish import Publisher
 from tests.conftest import Broker, ingest_settings, register_fleet, running_worker, scalar, wait_until
 
 LON, LAT = 119.97, 31.81

@@ -8,7 +8,14 @@ from datetime import date
 import numpy as np
 import pytest
 
-from rules.calendar import WorkCalendar, WorkHours, calendar_from_days, china_calendar
+from rules.calendar import (
+    CalendarDay,
+    DayKind,
+    WorkCalendar,
+    WorkHours,
+    calendar_from_days,
+    china_calendar,
+)
 from tracks.synth import at_us
 
 
@@ -26,6 +33,33 @@ def test_the_notices_give_holidays_and_make_up_workdays() -> None:
     assert calendar.is_working_day(date(2026, 3, 2)) and not calendar.is_working_day(date(2026, 3, 7))
     days = np.array([(d - date(1970, 1, 1)).days for d in (date(2026, 5, 1), date(2026, 5, 9))])
     assert calendar.working_days(days).tolist() == [False, True]
+
+
+def test_the_notices_are_a_data_file_with_named_days_and_the_years_they_cover() -> None:
+    calendar = china_calendar()
+    listed = calendar.days()
+    assert len(listed) == 72 and listed == sorted(listed, key=lambda d: d.day)
+    assert {d.day.year for d in listed} == {2025, 2026}
+    assert calendar.covers(date(2026, 12, 31)) and not calendar.covers(date(2027, 1, 1))
+    assert all(d.name for d in listed)
+    assert next(d for d in listed if d.day == date(2026, 5, 9)).name == "劳动节调休上班"
+    # the simulator writes these rows to calendar.jsonl and calendar_day; read back, the same calendar
+    again = calendar_from_days((d.day, d.kind.value, d.name) for d in listed)
+    assert again.holidays == calendar.holidays and again.workdays == calendar.workdays
+
+
+def test_a_new_notice_adds_its_year() -> None:
+    new_year = CalendarDay(day=date(2027, 1, 1), kind=DayKind.HOLIDAY, name="元旦")
+    calendar = china_calendar(extra=[new_year])
+    assert calendar.covers(date(2027, 6, 1)) and not calendar.is_working_day(date(2027, 1, 1))
+
+
+def test_off_hours_per_instant_follows_the_calendar() -> None:
+    calendar = china_calendar()
+    noon_make_up = at_us("12:00", date(2026, 5, 9)) / 1e6  # a Saturday worked
+    evening = at_us("20:30", date(2026, 3, 2)) / 1e6
+    holiday_noon = at_us("12:00", date(2026, 5, 1)) / 1e6
+    assert calendar.off_hours(np.array([noon_make_up, evening, holiday_noon])).tolist() == [False, True, True]
 
 
 def test_an_evening_and_the_next_morning_are_one_span() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 
 from rules.catalogue import RULES
 from rules.facts import derive_facts
-from rules.score import Spans, clean_week_alerts, match, score_run
-from rules.simfeed import alerts_of
+from simulators.rule_inputs import alerts_of
 from simulators.run import SimParams, simulate
+from simulators.score import Spans, clean_week_alerts, match, score_run
 from simulators.violations import CLEAN, ViolationRates
 from simulators.world import build_world
 

@@ -9,13 +9,13 @@ import psycopg
 
 from ingest.decode import DecodeLimits, Message
 from ingest.filters import FilterParams
+from ingest.mqtt_publish import Publisher
 from ingest.write import create_stage, load_terminals, write_batch
 from rules.publish import publish_new_alerts
 from rules.worker import RulesStep
 from simulators.database import load_run
 from simulators.dates import recent_working_days
 from simulators.output import messages
-from simulators.publish import Publisher
 from simulators.run import SimParams, simulate
 from simulators.violations import ViolationRates
 from simulators.world import build_world

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from simulators.calendar import china_calendar
+from rules.calendar import china_calendar
 from simulators.dates import recent_monday, recent_working_days
 
 

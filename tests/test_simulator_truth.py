@@ -15,7 +15,7 @@ import pytest
 import shapely
 
 from ingest.decode import Message, decode
-from simulators.calendar import china_calendar, local_midnight_s
+from rules.calendar import china_calendar, local_midnight_s
 from simulators.output import messages
 from simulators.plane import path_length_m
 from simulators.run import SimParams, SimRun, simulate
@@ -185,7 +185,7 @@ def test_calendar_reads_holidays_and_make_up_days_as_data() -> None:
     noon = float(local_midnight_s(date(2026, 10, 10)) + 12 * 3600)
     night = float(local_midnight_s(date(2026, 12, 4)) + 21 * 3600)
     holiday_noon = float(local_midnight_s(date(2026, 10, 2)) + 12 * 3600)
-    off = calendar.off_hours(np.array([noon, night, holiday_noon]), date(2026, 10, 1), 70)
+    off = calendar.off_hours(np.array([noon, night, holiday_noon]))
     assert off.tolist() == [False, True, True]
 
 

@@ -37,13 +37,13 @@ import psycopg
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from fleetwatch.settings import StoreSettings
 from ingest.decode import DecodeLimits, Message
 from ingest.filters import FilterParams
 from ingest.write import create_stage, load_terminals, write_batch
 from store.db import create_database, with_dbname
 from store.migrate import migrate
 from store.queries import columns as table
+from store.settings import StoreSettings
 from tracks.geo import geodesic_m
 from tracks.params import Params
 from tracks.worker import recompute
@@ -184,7 +184,7 @@ def _ingest(url: str, run: Any) -> dict[str, int]:
 
 def _stored_alerts(conn: psycopg.Connection[Any], run: Any, cars: list[int]) -> Any:
     """The alert table (not retracted) as spans, vehicles numbered as the simulated world numbers them."""
-    from rules.score import Spans
+    from simulators.score import Spans
 
     world_id = {db: v.vehicle_id for db, v in zip(cars, run.world.fleet.vehicles, strict=True)}
     rows = conn.execute(
@@ -273,7 +273,7 @@ def bench_accuracy(args: argparse.Namespace) -> int:
         }
     # the alert figures: the same seeded run through the engine and the rules in-process, with the
     # simulator's road layer for speed limits (the database has no road table yet), and a clean week
-    from rules.score import clean_run, clean_week_alerts, score_run, score_spans
+    from simulators.score import clean_run, clean_week_alerts, score_run, score_spans
 
     through_db = score_spans(run, stored_alerts)
     alerts = score_run(run)

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from fleetwatch.settings import StoreSettings
 from ingest.imports.kinds import KINDS
 from ingest.imports.read import Table, read_path
 from ingest.imports.run import Actor, run_import
 from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
+from store.settings import StoreSettings
 
 CST_OFFSET = timedelta(hours=8)
 FIRST_FILL = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)

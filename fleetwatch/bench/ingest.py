@@ -33,13 +33,14 @@ from tqdm import tqdm
 
 from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.processes import start_ingest, stop
-from fleetwatch.settings import IngestSettings, StoreSettings
 from ingest.mqtt import Subscription, SubscriptionConfig
+from ingest.mqtt_publish import Publisher
+from ingest.settings import IngestSettings
 from simulators.load import LoadStream, load_stream, register_load_fleet
-from simulators.publish import Publisher
 from store.copy import binary_copy_payload
 from store.db import create_database, with_dbname
 from store.migrate import migrate
+from store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ import psycopg
 
 from fleetwatch.mosquitto import MosquittoProcess
 from fleetwatch.processes import start_fleetwatch, start_ingest, stop
-from fleetwatch.settings import StoreSettings
-from simulators.publish import Publisher
+from ingest.mqtt_publish import Publisher
 from store.db import create_database, with_dbname
 from store.migrate import migrate
+from store.settings import StoreSettings
 from tracks.geo import haversine_m
 from tracks.params import TripParams
 

@@ -37,12 +37,12 @@ from numpy.typing import NDArray
 from api.schemas import Role
 from api.users import issue_token
 from fleetwatch.processes import stop
-from fleetwatch.settings import StoreSettings
 from simulators.load import CENTRE_LAT, CENTRE_LON, register_load_fleet
 from store.copy import binary_copy_payload
 from store.db import create_database, drop_database, with_dbname
 from store.migrate import migrate
 from store.queries import query
+from store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 

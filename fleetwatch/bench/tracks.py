@@ -41,19 +41,20 @@ import orjson
 import psycopg
 from tqdm import tqdm
 
-from fleetwatch.settings import StoreSettings
 from simulators.load import register_load_fleet
 from store.copy import binary_copy_payload
 from store.db import create_database, drop_database, with_dbname
+from store.epoch import utc
 from store.migrate import migrate
 from store.queries import query
+from store.settings import StoreSettings
 from tracks.bench import engine_throughput
 from tracks.match import orders_table
 from tracks.params import Params
 from tracks.pipeline import Context, run_fleet
 from tracks.synth import Fleet, at_us, synthetic_fleet
 from tracks.track import IGNITION_UNKNOWN, Track
-from tracks.worker import MARGIN_S, read_track, recompute, utc
+from tracks.worker import MARGIN_S, read_track, recompute
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """A simulator run as the rules' inputs, in-process (no database, no MQTT): the shell around the core
-that ``rules.score`` and the tests use.
+that ``simulators.score`` and the tests use.
 
 The fixes go to the track engine as ingest would store them (fixes the terminal marked not valid are
 quarantined, so left out of the track but kept as reports); the engine gets the run's dispatched orders
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rules.calendar import WorkHours, calendar_from_days, day_number
+from rules.calendar import day_number
 from rules.catalogue import RULES, Evaluation, Rule, evaluate
 from rules.config import ForbiddenZones, RuleConfig, SpeedLimits, Vehicles, polylines
 from rules.facts import DOCUMENT_KINDS, Documents, FuelRecords, MaintenanceRecords, Reports, RuleInputs
@@ -117,12 +117,7 @@ def config_of(world: World) -> RuleConfig:
         ),
         limit_kmh=net.edge_speed_kmh,
     )
-    cal = world.calendar
-    calendar = calendar_from_days(
-        ((d.day, d.kind.value) for d in cal.exceptions.values()),
-        hours=WorkHours(start_s=cal.hours.start_s, end_s=cal.hours.end_s),
-    )
-    return RuleConfig(calendar=calendar, vehicles=vehicles, forbidden=forbidden, speed=speed)
+    return RuleConfig(calendar=world.calendar, vehicles=vehicles, forbidden=forbidden, speed=speed)
 
 
 def records_of(run: SimRun) -> tuple[FuelRecords, MaintenanceRecords]:

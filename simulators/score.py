@@ -1,7 +1,7 @@
 """How well the rules find the simulator's injected violations: recall and precision per alert kind.
 
 In-process: a ``SimRun``'s fixes go through the track engine (``tracks.run_fleet`` with the run's
-orders and depots) and the rules (``rules.simfeed``); what they raise is compared with the run's
+orders and depots) and the rules (``simulators.rule_inputs``); what they raise is compared with the run's
 expected alerts (``simulators.truth``).
 
 Matching: a raised alert and an expected alert match when they are of the same kind and vehicle and
@@ -27,32 +27,13 @@ from numpy.typing import NDArray
 
 from rules.alert import Alert, AlertKind
 from rules.catalogue import RULES, Rule
-from rules.simfeed import alerts_of, vehicle_ids
+from simulators.rule_inputs import alerts_of, vehicle_ids
 from simulators.run import SimParams, SimRun, simulate
 from simulators.truth import ExpectedAlert
-from simulators.violations import CLEAN
+from simulators.violations import CLEAN, LABELLED
 from simulators.world import build_world
 
 S = 1_000_000
-LABELLED: frozenset[str] = frozenset(
-    {
-        "no_order",
-        "outside_window",
-        "off_hours",
-        "detour",
-        "wrong_destination",
-        "overnight_away",
-        "forbidden_place",
-        "overspeed",
-        "silent_terminal",
-        "mileage_padding",
-        "fuel_card_elsewhere",
-        "fuel_over_tank",
-        "maintenance_elsewhere",
-        "document_expiring",
-        "vehicle_unfit",
-    }
-)
 EXPLAINED_BY: dict[AlertKind, tuple[str, ...]] = {
     AlertKind.MILEAGE_EXCESS: ("detour", "wrong_destination", "forbidden_place"),
     AlertKind.NOT_RETURNED: ("overnight_away", "outside_window", "wrong_destination"),
@@ -151,8 +132,8 @@ def score_spans(run: SimRun, raised: Spans, *, tolerance_s: float = 60.0) -> dic
                 "explained": int(explained[r].sum()),
             }
         per_kind[k] = entry
-    labelled_e = np.isin(expected.kind, sorted(LABELLED))
-    labelled_r = np.isin(raised.kind, sorted(LABELLED))
+    labelled_e = np.isin(expected.kind, sorted(k.value for k in LABELLED))
+    labelled_r = np.isin(raised.kind, sorted(k.value for k in LABELLED))
     return {
         "alert_recall": _ratio(int(hit_e[labelled_e].sum()), int(labelled_e.sum())),
         "alert_precision": _ratio(int(hit_r[labelled_r].sum()), int(labelled_r.sum())),

@@ -35,7 +35,7 @@ class Publisher:
         host: str = "127.0.0.1",
         port: int = 1883,
         *,
-        client_id: str = "fleetwatch-sim",
+        client_id: str = "fleetwatch-publisher",
         max_inflight: int = 200,
     ) -> None:
         self._client = paho.Client(
