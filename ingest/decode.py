@@ -4,10 +4,12 @@ Accepted payloads (topic ``fleet/<terminal_id>/pos``):
   one fix     {"time": …, "lon": …, "lat": …, …}
   a batch     {"fixes": [fix, …]}   or   [fix, …]
 where ``time`` is epoch milliseconds (number) or an ISO 8601 string (UTC unless it carries an offset),
-and the optional fields are ``speed_kmh, heading_deg, altitude_m, satellites, hdop, accuracy_m, valid,
-ignition, odometer_km, seq``.
+and the optional fields are the payload keys declared in store/fixcolumns.py (today ``speed_kmh,
+heading_deg, altitude_m, satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq``): one array
+per declared column comes out, typed by its SQL type.
 
-OwnTracks (topic ``owntracks/<user>/<device>``, terminal id ``<user>:<device>``):
+OwnTracks (topic ``owntracks/<user>/<device>``, terminal id ``<user>:<device>``; keys mapped by the
+declaration's ``owntracks_key``):
   {"_type": "location", "tst": epoch s, "lat", "lon", "vel" km/h, "cog", "acc" m, "alt", …}
 """
 
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any, cast
 
 import numpy as np
@@ -28,6 +31,7 @@ import orjson
 from numpy.typing import NDArray
 
 from ingest.reasons import CODE, Reason
+from store.fixcolumns import FixColumn, SqlType, payload_columns
 
 _TERMINAL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _FIELD_BYTES = 200  # how much of an offending value a detail quotes
@@ -56,31 +60,74 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fixes:
-    """Decoded fixes as equal-length columns. Not-reported values are NaN (floats) or -1 (ints).
+    """Decoded fixes as equal-length read-only columns, one per payload column of the fix declaration
+    (store.fixcolumns), by column name. Not-reported values are NaN (floats) or -1 (integers, and a
+    nullable boolean held as int16 -1/0/1); a column with a default (``valid``) holds it instead.
 
     ``reason`` holds a fix-level reason code (ingest.reasons.CODE), 0 where the fix passed decoding.
     """
 
     message_index: NDArray[np.int32]
     fix_index: NDArray[np.int32]
-    t_us: NDArray[np.int64]
-    lon: NDArray[np.float64]
-    lat: NDArray[np.float64]
-    speed_kmh: NDArray[np.float32]
-    heading_deg: NDArray[np.float32]
-    altitude_m: NDArray[np.float32]
-    satellites: NDArray[np.int16]
-    hdop: NDArray[np.float32]
-    accuracy_m: NDArray[np.float32]
-    valid: NDArray[np.bool_]
-    ignition: NDArray[np.int16]
-    odometer_km: NDArray[np.float64]
-    seq: NDArray[np.int64]
+    columns: Mapping[str, NDArray[Any]]
     reason: NDArray[np.uint8]
-    detail: dict[int, str]  # row → what was wrong, for rows with a reason
+    detail: Mapping[int, str]  # row → what was wrong, for rows with a reason
 
     def __len__(self) -> int:
-        return len(self.t_us)
+        return len(self.message_index)
+
+    # typed access to the columns the filters and the write path name
+    @property
+    def t_us(self) -> NDArray[np.int64]:
+        return self.columns["fix_at"]
+
+    @property
+    def lon(self) -> NDArray[np.float64]:
+        return self.columns["lon"]
+
+    @property
+    def lat(self) -> NDArray[np.float64]:
+        return self.columns["lat"]
+
+    @property
+    def speed_kmh(self) -> NDArray[np.float32]:
+        return self.columns["speed_kmh"]
+
+    @property
+    def heading_deg(self) -> NDArray[np.float32]:
+        return self.columns["heading_deg"]
+
+    @property
+    def altitude_m(self) -> NDArray[np.float32]:
+        return self.columns["altitude_m"]
+
+    @property
+    def satellites(self) -> NDArray[np.int16]:
+        return self.columns["satellites"]
+
+    @property
+    def hdop(self) -> NDArray[np.float32]:
+        return self.columns["hdop"]
+
+    @property
+    def accuracy_m(self) -> NDArray[np.float32]:
+        return self.columns["accuracy_m"]
+
+    @property
+    def valid(self) -> NDArray[np.bool_]:
+        return self.columns["valid"]
+
+    @property
+    def ignition(self) -> NDArray[np.int16]:
+        return self.columns["ignition"]
+
+    @property
+    def odometer_km(self) -> NDArray[np.float64]:
+        return self.columns["odometer_km"]
+
+    @property
+    def seq(self) -> NDArray[np.int64]:
+        return self.columns["seq"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,16 +171,20 @@ def vehicle_ids_of(
 
 
 def _owntracks_fix(doc: dict[str, Any]) -> dict[str, Any]:
-    tst = doc.get("tst")
-    return {
-        "time": tst * 1000 if isinstance(tst, int | float) and type(tst) is not bool else tst,
-        "lon": doc.get("lon"),
-        "lat": doc.get("lat"),
-        "speed_kmh": doc.get("vel"),
-        "heading_deg": doc.get("cog"),
-        "altitude_m": doc.get("alt"),
-        "accuracy_m": doc.get("acc"),
-    }
+    """An OwnTracks location as our fix keys (store.fixcolumns: ``owntracks_key``); times are epoch s."""
+    fix: dict[str, Any] = {}
+    for column in payload_columns():
+        if column.owntracks_key is None or column.payload_key is None:
+            continue
+        value = doc.get(column.owntracks_key)
+        if (
+            column.sql_type is SqlType.TIMESTAMPTZ
+            and isinstance(value, int | float)
+            and type(value) is not bool
+        ):
+            value = value * 1000
+        fix[column.payload_key] = value
+    return fix
 
 
 def _fix_list(doc: Any, topic: str) -> tuple[list[Any] | None, Reason | None, str]:
@@ -347,7 +398,7 @@ def _parse_iso_us(text: str) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _time_column(values: list[Any], flags: _Flags) -> NDArray[np.int64]:
+def _time_column(values: list[Any], name: str, flags: _Flags) -> NDArray[np.int64]:
     if set(map(type, values)) <= {int, float}:
         try:
             ms = np.array(values, dtype=np.float64)
@@ -358,7 +409,7 @@ def _time_column(values: list[Any], flags: _Flags) -> NDArray[np.int64]:
     out = np.zeros(len(values), dtype=np.int64)
     for row, value in enumerate(values):
         if value is None:
-            flags.one(row, Reason.WRONG_TYPE, "missing time")
+            flags.one(row, Reason.WRONG_TYPE, f"missing {name}")
         elif type(value) in _NUMBER:
             try:
                 number = float(value)
@@ -367,74 +418,66 @@ def _time_column(values: list[Any], flags: _Flags) -> NDArray[np.int64]:
             if math.isfinite(number) and abs(number) < 1e15:
                 out[row] = round(number * 1000.0)
             else:
-                flags.one(row, Reason.OUT_OF_RANGE, f"time out of range: {_quote(value)}")
+                flags.one(row, Reason.OUT_OF_RANGE, f"{name} out of range: {_quote(value)}")
         elif type(value) is str and (us := _parse_iso_us(value)) is not None:
             out[row] = us
         else:
-            flags.one(row, Reason.WRONG_TYPE, f"time is not epoch ms or ISO 8601: {_quote(value)}")
+            flags.one(row, Reason.WRONG_TYPE, f"{name} is not epoch ms or ISO 8601: {_quote(value)}")
     return out
 
 
-_FIELDS = (
-    "time",
-    "lon",
-    "lat",
-    "speed_kmh",
-    "heading_deg",
-    "altitude_m",
-    "satellites",
-    "hdop",
-    "accuracy_m",
-    "valid",
-    "ignition",
-    "odometer_km",
-    "seq",
-)
-_BOOLEAN = frozenset(("valid", "ignition"))
-_INTEGER: dict[str, type[np.signedinteger[Any]]] = {"satellites": np.int16, "seq": np.int64}
-_FLOAT32 = frozenset(("speed_kmh", "heading_deg", "altitude_m", "hdop", "accuracy_m"))
 _EXACT = 2.0**53  # every integer below this is exact in a float64
 
 
-def _fast_numbers(objects: list[dict[str, Any]], present: set[str]) -> dict[str, NDArray[Any]] | None:
+def _fast_numbers(
+    objects: list[dict[str, Any]], present: set[str], declared: tuple[FixColumn, ...]
+) -> dict[str, NDArray[Any]] | None:
     """The common case in one C-level pass: every fix carries the same numeric fields, all plain numbers
     in range. Anything else (a missing key, a string, a huge value) returns None: the per-field path
-    then finds and names each problem."""
-    names = [name for name in _FIELDS if name in present and name not in _BOOLEAN]
-    if not {"time", "lon", "lat"} <= set(names):
+    then finds and names each problem. Keys are column names."""
+    chosen = [
+        c
+        for c in declared
+        if c.payload_key is not None and c.payload_key in present and c.sql_type is not SqlType.BOOL
+    ]
+    if not all(c.payload_key in present for c in declared if c.required):
         return None
     try:
-        rows = list(map(itemgetter(*names), objects))
+        rows = list(map(itemgetter(*(c.payload_key for c in chosen)), objects))
     except KeyError:
         return None
+    if len(chosen) == 1:
+        rows = [(row,) for row in rows]
     if not set(map(type, chain.from_iterable(rows))) <= {int, float}:
         return None
-    matrix = np.array(rows, dtype=np.float64)
+    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(chosen))
     if not np.isfinite(matrix).all() or (np.abs(matrix) >= _EXACT).any():
         return None
     out: dict[str, NDArray[Any]] = {}
-    for j, name in enumerate(names):
-        column = matrix[:, j]
-        if name in _INTEGER:
-            if {type(row[j]) for row in rows} != {int} or column.min() < 0:
+    for j, column in enumerate(chosen):
+        values = matrix[:, j]
+        dtype = column.dtype
+        if column.sql_type is SqlType.TIMESTAMPTZ:
+            if (np.abs(values) >= 1e15).any():
                 return None
-            if column.max() > np.iinfo(_INTEGER[name]).max:
+            out[column.name] = np.round(values * 1000.0).astype(np.int64)
+        elif dtype.kind == "i":
+            if {type(row[j]) for row in rows} != {int} or values.min() < 0:
                 return None
-            out[name] = column.astype(_INTEGER[name])
-        elif name in _FLOAT32:
-            if (np.abs(column) > 1e30).any():
+            if values.max() > np.iinfo(dtype).max:
                 return None
-            out[name] = column.astype(np.float32)
-        elif name == "time":
-            if (np.abs(column) >= 1e15).any():
+            out[column.name] = values.astype(dtype)
+        elif dtype == np.float32:
+            if (np.abs(values) > 1e30).any():
                 return None
-            out[name] = np.round(column * 1000.0).astype(np.int64)
+            out[column.name] = values.astype(np.float32)
         else:
-            out[name] = column
+            out[column.name] = values
     return out
 
 
 def _columns(docs: list[Any], message_index: list[int], fix_index: list[int]) -> Fixes:
+    declared = payload_columns()
     flags = _Flags(len(docs))
     not_objects = [row for row, d in enumerate(docs) if type(d) is not dict]
     flags.mark(
@@ -444,47 +487,43 @@ def _columns(docs: list[Any], message_index: list[int], fix_index: list[int]) ->
     # one pass per field that occurs at all: most terminals send a handful of the optional fields
     present: set[str] = set().union(*objects) if objects else set()
     n = len(objects)
-    fast = _fast_numbers(objects, present) if not not_objects else None
+    fast = _fast_numbers(objects, present, declared) if not not_objects else None
     absent: list[Any] = [None] * n
 
-    def values(name: str) -> list[Any]:
-        return [d.get(name) for d in objects] if name in present else absent
-
-    def number(name: str, dtype: type[np.floating[Any]], *, required: bool = False) -> NDArray[Any]:
-        if fast is not None and name in fast:
-            return fast[name]
-        if name not in present and not required:
-            return np.full(n, np.nan, dtype=dtype)
-        return _number_column(values(name), name, flags, required=required, dtype=dtype)
-
-    def integer(name: str, dtype: type[np.signedinteger[Any]]) -> NDArray[Any]:
-        if fast is not None and name in fast:
-            return fast[name]
-        if name not in present:
+    def read(column: FixColumn) -> NDArray[Any]:
+        if fast is not None and column.name in fast:
+            return fast[column.name]
+        key = column.payload_key
+        assert key is not None
+        values = [d.get(key) for d in objects] if key in present else absent
+        dtype = column.dtype
+        if column.sql_type is SqlType.TIMESTAMPTZ:
+            return _time_column(values, key, flags)
+        if column.sql_type is SqlType.BOOL:
+            # 1 / 0 / -1 (not reported); a column with a default holds it where not reported
+            flags_ = _bool_column(values, key, flags) if key in present else np.full(n, -1, np.int16)
+            if column.nullable:
+                return flags_
+            return np.where(flags_ < 0, bool(column.default), flags_ == 1)
+        if dtype.kind == "f":
+            if key not in present and not column.required:
+                return np.full(n, np.nan, dtype=dtype)
+            return _number_column(values, key, flags, required=column.required, dtype=dtype.type)
+        if key not in present:
             return np.full(n, -1, dtype=dtype)
-        return _int_column(values(name), name, flags, dtype=dtype)
+        return _int_column(values, key, flags, dtype=dtype.type)
 
-    def boolean(name: str) -> NDArray[np.int16]:
-        if name not in present:
-            return np.full(n, -1, dtype=np.int16)
-        return _bool_column(values(name), name, flags)
-
+    columns = {column.name: _read_only(read(column)) for column in declared}
     return Fixes(
-        message_index=np.array(message_index, dtype=np.int32),
-        fix_index=np.array(fix_index, dtype=np.int32),
-        t_us=fast["time"] if fast is not None else _time_column(values("time"), flags),
-        lon=number("lon", np.float64, required=True),
-        lat=number("lat", np.float64, required=True),
-        speed_kmh=number("speed_kmh", np.float32),
-        heading_deg=number("heading_deg", np.float32),
-        altitude_m=number("altitude_m", np.float32),
-        satellites=integer("satellites", np.int16),
-        hdop=number("hdop", np.float32),
-        accuracy_m=number("accuracy_m", np.float32),
-        valid=boolean("valid") != 0,  # not reported counts as valid
-        ignition=boolean("ignition"),
-        odometer_km=number("odometer_km", np.float64),
-        seq=integer("seq", np.int64),
-        reason=flags.reason,
-        detail=flags.detail,
+        message_index=_read_only(np.array(message_index, dtype=np.int32)),
+        fix_index=_read_only(np.array(fix_index, dtype=np.int32)),
+        columns=MappingProxyType(columns),
+        reason=_read_only(flags.reason),
+        detail=MappingProxyType(flags.detail),
     )
+
+
+def _read_only(values: NDArray[Any]) -> NDArray[Any]:
+    view = values.view()
+    view.flags.writeable = False
+    return view

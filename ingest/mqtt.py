@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -30,10 +29,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.decode import Message
+from ingest.puback import PubackSender
 
 log = logging.getLogger(__name__)
-
-_PUBACK = 0x40  # MQTT control packet type 4 in the high nibble; a v5 PUBACK without reason code = success
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +86,7 @@ class Subscription:
             protocol=paho.MQTTv5,
         )
         self._client.manual_ack_set(True)
+        self._puback = PubackSender(self._client)
         if config.username is not None:
             self._client.username_pw_set(config.username, config.password)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -207,21 +206,11 @@ class Subscription:
     def ack(self, deliveries: Sequence[Delivery]) -> int:
         """Acknowledge deliveries whose rows are committed; return how many were acknowledged now.
 
-        All PUBACKs of a batch go out as one write: paho's public ``ack(mid, qos)`` costs a wake-up and
-        a socket send per message, which at 10k+ messages a second is a large share of the worker's CPU.
+        All PUBACKs of a batch go out as one write (ingest.puback says why and how).
         """
         current = self._generation
         mids = [d.mid for d in deliveries if d.generation == current]
         if not mids or not self.connected:
             return 0
-        queue_packet = getattr(self._client, "_packet_queue", None)
-        if queue_packet is None:  # a paho without the internal queue: one public ack per message
-            for mid in mids:
-                self._client.ack(mid, 1)
-            return len(mids)
-        packets = np.empty((len(mids), 4), dtype=np.uint8)
-        packets[:, 0] = _PUBACK  # fixed header: PUBACK, remaining length 2, then the packet id
-        packets[:, 1] = 2
-        packets[:, 2:] = np.array(mids, dtype=">u2").view(np.uint8).reshape(-1, 2)
-        queue_packet(_PUBACK, packets.tobytes(), 0, 0)
+        self._puback.send(mids)
         return len(mids)

@@ -36,6 +36,8 @@ from ingest.write import (
     quarantine_row,
     store_batch,
 )
+from store import fixcolumns
+from store.fixcolumns import FixColumn
 from store.queries import query
 from store.retry import retry
 
@@ -214,10 +216,17 @@ class _Writer(threading.Thread):
             return total
 
 
-def _main(settings_values: dict[str, Any], batches: Connection, results: Connection) -> None:
+def _main(
+    settings_values: dict[str, Any],
+    declared: tuple[FixColumn, ...],
+    batches: Connection,
+    results: Connection,
+) -> None:
     """Child process: batches in, committed outcomes out, in order, until the MQTT side says None or goes.
 
-    This thread prepares batch k+1 while the writer thread commits batch k."""
+    This thread prepares batch k+1 while the writer thread commits batch k. ``declared``: the parent's
+    fix declaration (store.fixcolumns), adopted here."""
+    fixcolumns.adopt(declared)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the MQTT side decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
@@ -262,7 +271,10 @@ class StoreProcess:
         values = settings.model_dump()
         values["_log_level"] = logging.getLogger().getEffectiveLevel()
         self._process = context.Process(
-            target=_main, args=(values, batches_out, results_in), name="ingest-store", daemon=True
+            target=_main,
+            args=(values, fixcolumns.fix_columns(), batches_out, results_in),
+            name="ingest-store",
+            daemon=True,
         )
         self._process.start()
         batches_out.close()
@@ -304,8 +316,10 @@ class StoreProcess:
     def join(self, timeout_s: float = 30.0) -> None:
         self._process.join(timeout_s)
         if self._process.is_alive():
-            log.warning("store process did not finish in %.0f s; terminating it", timeout_s)
-            self._process.terminate()
+            # it ignores SIGTERM (the MQTT side decides when it stops), so SIGTERM would not end it and
+            # the interpreter would wait for it at exit; what it had not committed is not acknowledged
+            log.warning("store process did not finish in %.0f s; killing it", timeout_s)
+            self._process.kill()
             self._process.join(5)
         self._pipe.close()
         self._batches.close()

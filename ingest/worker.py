@@ -92,10 +92,10 @@ def run(
     acknowledger = _Acknowledger(store, subscription, metrics, stop)
     acknowledger.start()
     subscription.start()
-    if ready is not None and subscription.subscribed.is_set():
-        ready.set()
     try:
         while not stop.is_set():
+            if ready is not None and not ready.is_set() and subscription.subscribed.is_set():
+                ready.set()  # however long the broker took to grant it (start() waits 10 s at most)
             if not acknowledger.slots.acquire(timeout=0.5):
                 continue
             batch = subscription.take(

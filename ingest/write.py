@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,10 @@ from numpy.typing import NDArray
 from ingest.decode import Decoded, DecodeLimits, Fixes, Message, decode, terminal_of, vehicle_ids_of
 from ingest.filters import Anchors, FilterParams, screen
 from ingest.reasons import FIX_REASONS, Reason
-from store.copy import binary_copy_payload
+from store.copy import Column, binary_copy_payload, fix_copy_columns
 from store.epoch import utc
+from store.fixcolumns import Source, compared_columns, fix_columns, latest_columns
+from store.fixsql import fix_query
 from store.queries import query
 
 log = logging.getLogger(__name__)
@@ -63,22 +66,25 @@ class BatchOutcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreparedBatch:
-    """Everything a batch will write, computed before the transaction opens."""
+    """Everything a batch will write, computed before the transaction opens; built once by
+    ``prepare_batch`` and never changed (arrays are read-only views, rows and counts immutable)."""
 
-    messages: Sequence[Message]
+    messages: tuple[Message, ...]
     decoded: Decoded
     accepted: NDArray[np.intp]  # rows of decoded.fixes that passed every filter
-    vehicle_id: NDArray[np.int32]  # per fix row
-    terminal_no: NDArray[np.int32]  # per fix row
-    received_us: NDArray[np.int64]  # per fix row
+    rows: Mapping[str, NDArray[Any]]  # every fix column (store.fixcolumns) per fix row, by column name
     position_copy: bytes | None  # binary COPY of the accepted fixes straight into position
     latest_copy: bytes | None  # binary COPY of each vehicle's newest accepted fix into latest_stage
-    quarantine: list[dict[str, Any]]  # rows for insert_quarantine
-    fixes_quarantined: Counter[Reason]
-    messages_quarantined: Counter[Reason]
+    quarantine: tuple[Mapping[str, Any], ...]  # rows for insert_quarantine
+    fixes_quarantined: Mapping[Reason, int]
+    messages_quarantined: Mapping[Reason, int]
     first_received_us: int
     oldest_fix_us: int | None
     newest_fix_us: int | None
+
+    @property
+    def vehicle_id(self) -> NDArray[np.int32]:
+        return self.rows["vehicle_id"]
 
 
 def load_terminals(conn: psycopg.Connection[Any]) -> dict[str, Terminal]:
@@ -130,116 +136,80 @@ def quarantine_row(
     }
 
 
-def fix_quarantine_row(prepared: PreparedBatch, row: int, reason: Reason, detail: str) -> dict[str, Any]:
+def fix_quarantine_row(
+    messages: Sequence[Message], decoded: Decoded, row: int, reason: Reason, detail: str
+) -> dict[str, Any]:
     """A quarantined fix keeps the whole message if it held only this fix, else the fix's own JSON."""
-    fixes = prepared.decoded.fixes
+    fixes = decoded.fixes
     message_index = int(fixes.message_index[row])
     alone = fixes.fix_index[row] == 0 and (
         row + 1 == len(fixes) or fixes.message_index[row + 1] != message_index
     )
-    message = prepared.messages[message_index]
+    message = messages[message_index]
     payload = (
         message.payload
         if alone
-        else orjson.dumps(prepared.decoded.fix_documents[row], option=orjson.OPT_SORT_KEYS, default=str)
+        else orjson.dumps(decoded.fix_documents[row], option=orjson.OPT_SORT_KEYS, default=str)
     )
     return quarantine_row(
         message,
         reason,
         detail,
         payload,
-        terminal_id=prepared.decoded.terminal_ids[message_index],
+        terminal_id=decoded.terminal_ids[message_index],
         fix_index=int(fixes.fix_index[row]),
     )
 
 
-def _nan(values: NDArray[np.floating[Any]]) -> NDArray[np.bool_]:
-    missing: NDArray[np.bool_] = np.isnan(values)
-    return missing
-
-
-def _position_copy(
+def _fix_rows(
     fixes: Fixes,
-    rows: NDArray[np.intp],
     vehicle_id: NDArray[np.int32],
     terminal_no: NDArray[np.int32],
     received_us: NDArray[np.int64],
-) -> bytes:
+) -> Mapping[str, NDArray[Any]]:
+    """Every declared fix column per fix row: the payload's, the registry's and the receive time."""
+    registry = {"vehicle_id": vehicle_id, "terminal_no": terminal_no}
+    rows: dict[str, NDArray[Any]] = {}
+    for column in fix_columns():
+        if column.source is Source.PAYLOAD:
+            rows[column.name] = fixes.columns[column.name]
+        elif column.source is Source.RECEIVED:
+            rows[column.name] = _read_only(received_us)
+        elif column.name in registry:
+            rows[column.name] = _read_only(registry[column.name])
+        else:
+            raise KeyError(f"fix column {column.name!r}: the registry has no such value")
+    return MappingProxyType(rows)
+
+
+def _read_only(values: NDArray[Any]) -> NDArray[Any]:
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
+def _position_copy(rows: Mapping[str, NDArray[Any]], accepted: NDArray[np.intp]) -> bytes:
     """The accepted fixes as position rows; what a terminal did not report is NULL."""
-    speed, heading, altitude = fixes.speed_kmh[rows], fixes.heading_deg[rows], fixes.altitude_m[rows]
-    hdop, accuracy, odometer = fixes.hdop[rows], fixes.accuracy_m[rows], fixes.odometer_km[rows]
-    satellites, ignition, seq = fixes.satellites[rows], fixes.ignition[rows], fixes.seq[rows]
-    return binary_copy_payload(
-        [
-            ("vehicle_id", "int4", vehicle_id[rows]),
-            ("fix_at", "timestamptz", fixes.t_us[rows]),
-            ("received_at", "timestamptz", received_us[rows]),
-            ("terminal_no", "int4", terminal_no[rows]),
-            ("lon", "float8", fixes.lon[rows]),
-            ("lat", "float8", fixes.lat[rows]),
-            ("speed_kmh", "float4", speed, _nan(speed)),
-            ("heading_deg", "float4", heading, _nan(heading)),
-            ("altitude_m", "float4", altitude, _nan(altitude)),
-            ("satellites", "int2", satellites, satellites < 0),
-            ("hdop", "float4", hdop, _nan(hdop)),
-            ("accuracy_m", "float4", accuracy, _nan(accuracy)),
-            ("valid", "bool", fixes.valid[rows]),
-            ("ignition", "bool", ignition == 1, ignition < 0),
-            ("odometer_km", "float8", odometer, _nan(odometer)),
-            ("seq", "int8", seq, seq < 0),
-        ]
-    )
+    return binary_copy_payload(fix_copy_columns(fix_columns(), rows, accepted))
 
 
 def _stage_copy(prepared: PreparedBatch) -> bytes:
-    """The accepted fixes for ingest_stage (NULLs as sentinels, ord = row) when keys may already exist."""
-    fixes, rows = prepared.decoded.fixes, prepared.accepted
-    return binary_copy_payload(
-        [
-            ("ord", "int4", rows.astype(np.int32)),
-            ("vehicle_id", "int4", prepared.vehicle_id[rows]),
-            ("fix_at", "timestamptz", fixes.t_us[rows]),
-            ("received_at", "timestamptz", prepared.received_us[rows]),
-            ("terminal_no", "int4", prepared.terminal_no[rows]),
-            ("lon", "float8", fixes.lon[rows]),
-            ("lat", "float8", fixes.lat[rows]),
-            ("speed_kmh", "float4", fixes.speed_kmh[rows]),
-            ("heading_deg", "float4", fixes.heading_deg[rows]),
-            ("altitude_m", "float4", fixes.altitude_m[rows]),
-            ("satellites", "int2", fixes.satellites[rows]),
-            ("hdop", "float4", fixes.hdop[rows]),
-            ("accuracy_m", "float4", fixes.accuracy_m[rows]),
-            ("valid", "bool", fixes.valid[rows]),
-            ("ignition", "int2", fixes.ignition[rows]),
-            ("odometer_km", "float8", fixes.odometer_km[rows]),
-            ("seq", "int8", fixes.seq[rows]),
-        ]
-    )
+    """The accepted fixes for ingest_stage (ord = row) when keys may already exist."""
+    rows = prepared.accepted
+    ord_: Column = ("ord", "int4", rows.astype(np.int32))
+    return binary_copy_payload([ord_, *fix_copy_columns(fix_columns(), prepared.rows, rows)])
 
 
-def _latest_copy(
-    fixes: Fixes, rows: NDArray[np.intp], vehicle_id: NDArray[np.int32], received_us: NDArray[np.int64]
-) -> bytes:
+def _latest_copy(rows: Mapping[str, NDArray[Any]], accepted: NDArray[np.intp]) -> bytes:
     """Each vehicle's newest accepted fix of the batch (and its oldest fix time), for latest_stage."""
-    order = rows[np.lexsort((fixes.t_us[rows], vehicle_id[rows]))]
+    vehicle_id, t_us = rows["vehicle_id"], rows["fix_at"]
+    order = accepted[np.lexsort((t_us[accepted], vehicle_id[accepted]))]
     vehicles = vehicle_id[order]
     change = np.flatnonzero(vehicles[1:] != vehicles[:-1])
     newest = order[np.append(change, len(order) - 1)]
     oldest = order[np.insert(change + 1, 0, 0)]
-    return binary_copy_payload(
-        [
-            ("vehicle_id", "int4", vehicle_id[newest]),
-            ("oldest_fix_at", "timestamptz", fixes.t_us[oldest]),
-            ("fix_at", "timestamptz", fixes.t_us[newest]),
-            ("received_at", "timestamptz", received_us[newest]),
-            ("lon", "float8", fixes.lon[newest]),
-            ("lat", "float8", fixes.lat[newest]),
-            ("speed_kmh", "float4", fixes.speed_kmh[newest]),
-            ("heading_deg", "float4", fixes.heading_deg[newest]),
-            ("ignition", "int2", fixes.ignition[newest]),
-            ("odometer_km", "float8", fixes.odometer_km[newest]),
-        ]
-    )
+    oldest_fix_at: Column = ("oldest_fix_at", "timestamptz", t_us[oldest])
+    return binary_copy_payload([oldest_fix_at, *fix_copy_columns(latest_columns(), rows, newest)])
 
 
 def prepare_batch(
@@ -262,32 +232,16 @@ def prepare_batch(
     terminal_no = terminal_no_of_message[fixes.message_index]
     received_us = received_us_of_message[fixes.message_index]
     reason, detail = screen(fixes, vehicle_id, now_us, anchors, params)
-    accepted = np.flatnonzero(reason == 0)
+    accepted = _read_only(np.flatnonzero(reason == 0))
     any_accepted = len(accepted) > 0
+    rows = _fix_rows(fixes, vehicle_id, terminal_no, received_us)
 
-    prepared = PreparedBatch(
-        messages=messages,
-        decoded=decoded,
-        accepted=accepted,
-        vehicle_id=vehicle_id,
-        terminal_no=terminal_no,
-        received_us=received_us,
-        position_copy=_position_copy(fixes, accepted, vehicle_id, terminal_no, received_us)
-        if any_accepted
-        else None,
-        latest_copy=_latest_copy(fixes, accepted, vehicle_id, received_us) if any_accepted else None,
-        quarantine=[],
-        fixes_quarantined=Counter(),
-        messages_quarantined=Counter(),
-        first_received_us=int(received_us_of_message.min()) if len(messages) else now_us,
-        oldest_fix_us=int(fixes.t_us[accepted].min()) if any_accepted else None,
-        newest_fix_us=int(fixes.t_us[accepted].max()) if any_accepted else None,
-    )
+    quarantine: list[Mapping[str, Any]] = []
+    messages_quarantined: Counter[Reason] = Counter()
     for rejected in decoded.rejected:
-        message = messages[rejected.message_index]
-        prepared.quarantine.append(
+        quarantine.append(
             quarantine_row(
-                message,
+                messages[rejected.message_index],
                 rejected.reason,
                 rejected.detail,
                 rejected.payload,
@@ -295,30 +249,49 @@ def prepare_batch(
                 fix_index=None,
             )
         )
-        prepared.messages_quarantined[rejected.reason] += 1
+        messages_quarantined[rejected.reason] += 1
+    fixes_quarantined: Counter[Reason] = Counter()
     for row in np.flatnonzero(reason != 0).tolist():
         why = FIX_REASONS[reason[row] - 1]
-        prepared.quarantine.append(fix_quarantine_row(prepared, row, why, detail.get(row, "")))
-        prepared.fixes_quarantined[why] += 1
-    return prepared
+        quarantine.append(fix_quarantine_row(messages, decoded, row, why, detail.get(row, "")))
+        fixes_quarantined[why] += 1
+    return PreparedBatch(
+        messages=tuple(messages),
+        decoded=decoded,
+        accepted=accepted,
+        rows=rows,
+        position_copy=_position_copy(rows, accepted) if any_accepted else None,
+        latest_copy=_latest_copy(rows, accepted) if any_accepted else None,
+        quarantine=tuple(quarantine),
+        fixes_quarantined=MappingProxyType(fixes_quarantined),
+        messages_quarantined=MappingProxyType(messages_quarantined),
+        first_received_us=int(received_us_of_message.min()) if len(messages) else now_us,
+        oldest_fix_us=int(fixes.t_us[accepted].min()) if any_accepted else None,
+        newest_fix_us=int(fixes.t_us[accepted].max()) if any_accepted else None,
+    )
 
 
 def _insert_checking_conflicts(
-    cur: psycopg.Cursor[Any], prepared: PreparedBatch, quarantine: list[dict[str, Any]]
+    cur: psycopg.Cursor[Any], prepared: PreparedBatch, quarantine: list[Mapping[str, Any]]
 ) -> tuple[int, int]:
     """The slow path, for a batch holding keys that are already stored (a replay) or twice in itself:
     stage, insert what is new, quarantine what contradicts a stored fix. Returns (inserted, conflicts)."""
-    with cur.copy(query("copy_stage")) as copy:
+    with cur.copy(fix_query("copy_stage")) as copy:
         copy.write(_stage_copy(prepared))
-    cur.execute(query("insert_positions"))
+    cur.execute(fix_query("insert_positions"))
     inserted = cur.rowcount
     conflicts = 0
     if inserted < len(prepared.accepted):
-        for ord_, lon, lat, speed, ignition, odometer in cur.execute(query("stage_conflicts")).fetchall():
-            stored = f"lon {lon}, lat {lat}, speed_kmh {speed}, ignition {ignition}, odometer_km {odometer}"
+        names = [column.name for column in compared_columns()]
+        for ord_, *values in cur.execute(fix_query("stage_conflicts")).fetchall():
+            stored = ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True))
             quarantine.append(
                 fix_quarantine_row(
-                    prepared, ord_, Reason.CONFLICT, f"same vehicle and fix time already stored with {stored}"
+                    prepared.messages,
+                    prepared.decoded,
+                    ord_,
+                    Reason.CONFLICT,
+                    f"same vehicle and fix time already stored with {stored}",
                 )
             )
             conflicts += 1
@@ -342,14 +315,14 @@ def store_batch(conn: psycopg.Connection[Any], prepared: PreparedBatch, *, worke
     with conn.transaction(), conn.cursor() as cur:
         if prepared.position_copy is not None and prepared.latest_copy is not None:
             try:
-                with conn.transaction(), cur.copy(query("copy_positions")) as copy:
+                with conn.transaction(), cur.copy(fix_query("copy_positions")) as copy:
                     copy.write(prepared.position_copy)
                 inserted, conflicts = len(prepared.accepted), 0
             except psycopg.errors.UniqueViolation:
                 inserted, conflicts = _insert_checking_conflicts(cur, prepared, quarantine)
-            with cur.copy(query("copy_latest_stage")) as copy:
+            with cur.copy(fix_query("copy_latest_stage")) as copy:
                 copy.write(prepared.latest_copy)
-            cur.execute(query("update_latest_positions"))
+            cur.execute(fix_query("update_latest_positions"))
             cur.execute(query("mark_vehicles_dirty"))
             outcome.fixes_stored = inserted
             outcome.fixes_duplicate = len(prepared.accepted) - inserted - conflicts

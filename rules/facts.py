@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rules.alert import Coordinates, coordinates
 from rules.config import OrderParams, RuleConfig, Vehicles
-from tracks.columns import ColumnError, column, freeze_columns
+from tracks.columns import ColumnError, Rows, column, freeze_columns, take
 from tracks.conform import routes_from
 from tracks.geo import plane_m
 from tracks.match import Orders, same_vehicle_pairs
 from tracks.measure import Stops, Trips
 from tracks.pipeline import VehicleResult
-from tracks.split import geometry
 from tracks.track import Track
 
 
@@ -185,25 +183,22 @@ class Facts:
         order_rows = np.flatnonzero(self.orders.vehicle_id == vehicle_id)
         order_map = np.full(len(self.orders) + 1, -1, np.int64)
         order_map[order_rows] = np.arange(len(order_rows))
-        row_shift = -fixes.start
-        row_fields = ("first_row", "end_row", "from_row", "to_row")
+        rows = {Rows.KEPT: -fixes.start, Rows.SEGMENT: 0}  # segment numbers stay the fleet's
         trip_order = self.trip_order[trips]
         return Facts(
             fixes=self.fixes.take(fixes),
             leg_m=self.leg_m[fixes],
-            trips=_take(self.trips, trips, dict.fromkeys(row_fields, row_shift)),
-            stops=_take(self.stops, stops, dict.fromkeys(row_fields, row_shift)),
+            trips=take(self.trips, trips, rows),
+            stops=take(self.stops, stops, rows),
             trip_next_stop=_rebase(self.trip_next_stop[trips], stops.start),
             stop_arrival=_rebase(self.stop_arrival[stops], trips.start),
             trip_outing=self.trip_outing[trips],
             trip_order=order_map[trip_order],
             orders=take_orders(self.orders, order_rows),
-            fuel=_take(self.fuel, np.flatnonzero(self.fuel.vehicle_id == vehicle_id), {}),
-            maintenance=_take(
-                self.maintenance, np.flatnonzero(self.maintenance.vehicle_id == vehicle_id), {}
-            ),
-            reports=_take(self.reports, _block(self.reports.vehicle_id, vehicle_id), {}),
-            documents=_take(self.documents, np.flatnonzero(self.documents.vehicle_id == vehicle_id), {}),
+            fuel=take(self.fuel, np.flatnonzero(self.fuel.vehicle_id == vehicle_id), {}),
+            maintenance=take(self.maintenance, np.flatnonzero(self.maintenance.vehicle_id == vehicle_id), {}),
+            reports=take(self.reports, _block(self.reports.vehicle_id, vehicle_id), {}),
+            documents=take(self.documents, np.flatnonzero(self.documents.vehicle_id == vehicle_id), {}),
             start_us=self.start_us,
             end_us=self.end_us,
         )
@@ -225,7 +220,7 @@ def derive_facts(inputs: RuleInputs, config: RuleConfig) -> Facts:
     reports = inputs.reports or Reports(vehicle_id=kept.vehicle_id, t_us=kept.t_us)
     return Facts(
         fixes=kept,
-        leg_m=geometry(kept).leg_m,
+        leg_m=result.leg_m,  # the legs the engine measured the same kept fixes with
         trips=trips,
         stops=stops,
         trip_next_stop=next_stop,
@@ -517,17 +512,3 @@ def _block(vehicle_id: NDArray[np.int64], wanted: int) -> slice:
 
 def _rebase(index: NDArray[np.int64], first: int) -> NDArray[np.int64]:
     return np.where(index >= 0, index - first, -1).astype(np.int64)
-
-
-T = TypeVar("T")
-
-
-def _take(obj: T, rows: slice | NDArray[np.int64], shift: dict[str, int]) -> T:
-    """A dataclass of columns restricted to ``rows``, adding ``shift[name]`` to column ``name``."""
-    kind: Any = type(obj)
-    columns = {}
-    for each in dataclasses.fields(kind):
-        values = getattr(obj, each.name)[rows]
-        columns[each.name] = values + shift[each.name] if each.name in shift else values
-    taken: T = kind(**columns)
-    return taken

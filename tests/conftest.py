@@ -129,13 +129,13 @@ def running_worker(settings: IngestSettings) -> Iterator[IngestMetrics]:
     metrics = IngestMetrics(settings.worker_name, settings.log_every_s)
     thread = threading.Thread(target=run, args=(settings, stop, metrics, ready), daemon=True)
     thread.start()
-    assert ready.wait(15), "ingest worker did not subscribe"
-    try:
+    try:  # stopped whatever happens: a worker left running would outlive its test's database
+        assert ready.wait(60), "ingest worker did not subscribe within 60 s"
         yield metrics
     finally:
         stop.set()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "ingest worker did not stop"
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "ingest worker did not stop within 120 s"
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:

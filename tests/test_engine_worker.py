@@ -18,6 +18,7 @@ from simulators.output import messages
 from simulators.run import SimParams, simulate
 from simulators.world import build_world
 from store.epoch import utc
+from store.fixsql import fix_query
 from store.queries import query
 from tests.conftest import register_fleet
 from tracks.params import Params
@@ -62,7 +63,9 @@ def test_live_rounds_recompute_and_whole_history_agree(db: str) -> None:
         recompute(conn, first_us, last_us, params)
         batch_trips = _trips(conn)
 
-        whole = read_track(conn, query("copy_fixes_of_window"), {"from": utc(first_us), "to": utc(last_us)})
+        whole = read_track(
+            conn, fix_query("copy_fixes_of_window"), {"from": utc(first_us), "to": utc(last_us)}
+        )
         vehicles = np.unique(whole.vehicle_id).tolist()
         result = run_fleet(whole, load_context(conn, vehicles, first_us, last_us), params)
         trips = result.trips

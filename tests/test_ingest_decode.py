@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -9,12 +10,14 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.decode import DecodeLimits, Message, decode, terminal_of
 from ingest.filters import Anchors, FilterParams, screen
-from ingest.write import Terminal, create_stage, write_batch
+from ingest.reasons import Reason
+from ingest.write import Terminal, create_stage, prepare_batch, write_batch
 
 TERMINALS = {
     "T1": Terminal(terminal_no=1, vehicle_id=1),
@@ -126,3 +129,37 @@ def test_times_in_epoch_ms_and_iso_8601() -> None:
     assert t[1] == t[2] == t[3] == 1_764_230_400_000_000
     assert decoded.fixes.reason.tolist()[:4] == [0, 0, 0, 0]
     assert "ISO 8601" in decoded.fixes.detail[4]
+
+
+def test_a_prepared_batch_cannot_be_changed_after_it_is_built() -> None:
+    now_us = time.time_ns() // 1000
+    t_ms = now_us // 1000 - 60_000
+    messages = [
+        Message(
+            topic="fleet/T1/pos",
+            payload=orjson.dumps({"time": t_ms, "lon": 119.9, "lat": 31.8}),
+            received_at_us=now_us,
+        ),
+        Message(topic="fleet/T1/pos", payload=b"{not json", received_at_us=now_us),
+        Message(
+            topic="fleet/T1/pos",
+            payload=orjson.dumps({"time": t_ms + 1, "lon": 0, "lat": 0}),
+            received_at_us=now_us,
+        ),
+    ]
+    prepared = prepare_batch(
+        messages, TERMINALS, Anchors.empty(), now_us=now_us, params=FilterParams(), limits=DecodeLimits()
+    )
+    assert prepared.accepted.tolist() == [0] and len(prepared.quarantine) == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prepared.quarantine = ()  # type: ignore[misc]
+    for name, values in [("accepted", prepared.accepted), *prepared.rows.items()]:
+        assert not values.flags.writeable, name
+    assert not prepared.decoded.fixes.lon.flags.writeable
+    with pytest.raises(TypeError):
+        prepared.rows["lon"] = np.zeros(2)  # type: ignore[index]
+    with pytest.raises(TypeError):
+        prepared.messages_quarantined[Reason.MALFORMED_JSON] += 1  # type: ignore[index]
+    assert isinstance(prepared.quarantine, tuple)
+    assert dict(prepared.messages_quarantined) == {Reason.MALFORMED_JSON: 1}
+    assert dict(prepared.fixes_quarantined) == {Reason.NULL_ISLAND: 1}

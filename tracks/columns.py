@@ -1,8 +1,13 @@
-"""Read-only numpy columns for the engine's frozen dataclasses, checked once in ``__post_init__``."""
+"""Read-only numpy columns for the engine's frozen dataclasses, checked once in ``__post_init__``, and
+which of them hold row numbers of another table (``spec(index=Rows.…)``), so that joining and cutting
+tables of columns (``stack``, ``take``) derive what to offset from the declaration."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import field, fields, is_dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -58,3 +63,84 @@ def freeze_columns(obj: object, *, same_length: bool = True) -> int:
             )
         object.__setattr__(obj, name, value)
     return max(length, 0)
+
+
+# --- what a column's values number ---------------------------------------------------------------
+
+
+class Rows(StrEnum):
+    """The table a column of row numbers points into. When tables are joined (vehicle blocks) or cut
+    (one vehicle), such a column moves with its table's rows; a plain column never does."""
+
+    INPUT = "input"  # rows of the engine's input track
+    KEPT = "kept"  # rows of the fixes the cleaner kept (VehicleResult.kept)
+    SEGMENT = "segment"  # rows of Segments
+    TRIP = "trip"  # rows of Trips
+    STOP = "stop"  # rows of Stops
+    ORDER = "order"  # rows of the Context's orders (shared by every block: offset 0)
+
+
+_INDEX = "fleetwatch.index"
+
+
+def spec(*, index: Rows | None = None) -> Any:
+    """A dataclass field holding a column; ``index``: the table whose row numbers it holds.
+
+    ``first_row: NDArray[np.int64] = spec(index=Rows.KEPT)`` — ``stack`` and ``take`` derive from this
+    which columns to offset, so a new index column is declared where it is defined, nowhere else.
+    """
+    return field(metadata={_INDEX: index})
+
+
+def index_columns(kind: type[Any]) -> dict[str, Rows]:
+    """The columns of a dataclass of columns that hold row numbers, and of which table."""
+    return {f.name: f.metadata[_INDEX] for f in fields(kind) if f.metadata.get(_INDEX) is not None}
+
+
+T = TypeVar("T")
+
+
+def stack(items: Sequence[T], offsets: Mapping[Rows, Sequence[int]]) -> T:
+    """Concatenate dataclasses of columns (fields that are dataclasses are stacked in turn); item k's
+    index columns of table ``r`` get ``offsets[r][k]`` added (its table's rows before it)."""
+    if not items:
+        raise ValueError("nothing to stack")
+    kind: Any = type(items[0])
+    if len(items) == 1 and not any(any(by) for by in offsets.values()):
+        return items[0]
+    columns: dict[str, Any] = {}
+    for f in fields(kind):
+        values = [getattr(item, f.name) for item in items]
+        if is_dataclass(values[0]):
+            columns[f.name] = stack(values, offsets)
+            continue
+        rows = f.metadata.get(_INDEX)
+        if rows is None:
+            columns[f.name] = np.concatenate(values)
+        else:
+            by = _offsets(offsets, rows, kind, f.name)
+            columns[f.name] = np.concatenate([v + by[k] for k, v in enumerate(values)])
+    stacked: T = kind(**columns)
+    return stacked
+
+
+def take(obj: T, rows: NDArray[np.integer[Any]] | slice, offsets: Mapping[Rows, int]) -> T:
+    """A dataclass of columns restricted to ``rows``; index columns of table ``r`` get ``offsets[r]``
+    added (negative when the table is cut to a part that starts later)."""
+    kind: Any = type(obj)
+    columns: dict[str, Any] = {}
+    for f in fields(kind):
+        values = getattr(obj, f.name)[rows]
+        index = f.metadata.get(_INDEX)
+        columns[f.name] = values if index is None else values + _offsets(offsets, index, kind, f.name)
+    taken: T = kind(**columns)
+    return taken
+
+
+def _offsets(offsets: Mapping[Rows, Any], rows: Rows, kind: type[Any], name: str) -> Any:
+    try:
+        return offsets[rows]
+    except KeyError:
+        raise ColumnError(
+            f"{kind.__name__}.{name} holds {rows.value} rows, but no offset for them was given"
+        ) from None

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tracks.columns import ColumnError, freeze_columns
+from tracks.columns import ColumnError, Rows, freeze_columns, spec
 from tracks.geo import Frame, distance_m, leg_m, metric, project, simplify_lines
 from tracks.measure import Trips
 from tracks.params import ConformParams
@@ -74,8 +74,8 @@ def routes_from(lons: Sequence[ArrayLike], lats: Sequence[ArrayLike]) -> Routes:
 class Conformance:
     """One row per (trip, route) pair asked for; NaN figures where the route has under two vertices."""
 
-    trip: NDArray[np.int64]
-    route: NDArray[np.int64]
+    trip: NDArray[np.int64] = spec(index=Rows.TRIP)
+    route: NDArray[np.int64] = spec(index=Rows.ORDER)  # the order whose route it is
     inside_share: NDArray[np.float64]
     max_deviation_m: NDArray[np.float64]
     off_route_m: NDArray[np.float64]

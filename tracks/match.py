@@ -21,7 +21,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from tracks.columns import freeze_columns
+from tracks.columns import Rows, freeze_columns, spec
 from tracks.conform import Routes, routes_from
 from tracks.geo import distance_m, pairs_within, plane_m
 from tracks.measure import Trips
@@ -104,8 +104,8 @@ ROLE_CODE: dict[LinkRole, int] = {role: code for code, role in enumerate(LinkRol
 class Links:
     """One row per (trip, order) link."""
 
-    trip: NDArray[np.int64]  # index into Trips
-    order: NDArray[np.int64]  # index into Orders
+    trip: NDArray[np.int64] = spec(index=Rows.TRIP)
+    order: NDArray[np.int64] = spec(index=Rows.ORDER)
     role: NDArray[np.uint8]  # ROLE_CODE
     overlap_s: NDArray[np.float64]  # of the trip with the widened window
     start_distance_m: NDArray[np.float64]  # trip start ↔ order origin

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tracks.columns import freeze_columns
+from tracks.columns import Rows, freeze_columns, spec
 from tracks.geo import distance_m
 from tracks.params import MeasureParams, TripParams
 from tracks.places import STOP_KIND_CODE, Places, StopKind, classify_stops
@@ -34,11 +34,11 @@ class Trips:
     """One row per trip, in segment order. Row numbers refer to the measured (cleaned) track."""
 
     vehicle_id: NDArray[np.int64]
-    segment: NDArray[np.int64]  # index into Segments
-    first_row: NDArray[np.int64]  # the trip's own rows: [first_row, end_row)
-    end_row: NDArray[np.int64]
-    from_row: NDArray[np.int64]  # mileage runs from the departure row to the arrival row
-    to_row: NDArray[np.int64]
+    segment: NDArray[np.int64] = spec(index=Rows.SEGMENT)
+    first_row: NDArray[np.int64] = spec(index=Rows.KEPT)  # the trip's own rows: [first_row, end_row)
+    end_row: NDArray[np.int64] = spec(index=Rows.KEPT)
+    from_row: NDArray[np.int64] = spec(index=Rows.KEPT)  # mileage: from the departure row to the arrival row
+    to_row: NDArray[np.int64] = spec(index=Rows.KEPT)
     start_us: NDArray[np.int64]
     end_us: NDArray[np.int64]
     duration_s: NDArray[np.float64]
@@ -67,9 +67,9 @@ class Stops:
     """One row per stop. A stop lasts from the end of the trip before it to the start of the next."""
 
     vehicle_id: NDArray[np.int64]
-    segment: NDArray[np.int64]
-    first_row: NDArray[np.int64]
-    end_row: NDArray[np.int64]
+    segment: NDArray[np.int64] = spec(index=Rows.SEGMENT)
+    first_row: NDArray[np.int64] = spec(index=Rows.KEPT)
+    end_row: NDArray[np.int64] = spec(index=Rows.KEPT)
     start_us: NDArray[np.int64]
     end_us: NDArray[np.int64]
     duration_s: NDArray[np.float64]
@@ -90,7 +90,7 @@ class Gaps:
     """Silences longer than ``max_gap_s``: no trip spans one, and their legs count in no mileage."""
 
     vehicle_id: NDArray[np.int64]
-    after_row: NDArray[np.int64]  # the first row after the silence
+    after_row: NDArray[np.int64] = spec(index=Rows.KEPT)  # the first row after the silence
     from_us: NDArray[np.int64]
     to_us: NDArray[np.int64]
     displacement_m: NDArray[np.float64]

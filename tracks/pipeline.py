@@ -30,16 +30,15 @@ The property tests (``tests/test_tracks_pipeline.py``) check this rule on random
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tracks.clean import CODE, KEPT, Cleaned, Reason, clean_track
+from tracks.columns import Rows, spec, stack
 from tracks.conform import Conformance, conform_trips, routes_from
 from tracks.match import ROLE_CODE, LinkRole, Links, Matches, Orders, link_orders, matches_from
 from tracks.measure import Gaps, Standing, Stops, Trips, find_gaps, measure_stops, measure_trips
@@ -86,12 +85,15 @@ class VehicleResult:
     """Everything the engine found, for one vehicle or many.
 
     ``cleaned.reason`` is per input fix; ``kept_rows`` are the input rows the cleaner kept, and row
-    numbers in ``segments``, ``trips``, ``stops`` and ``gaps`` count those kept rows (``kept``).
+    numbers in ``segments``, ``trips``, ``stops`` and ``gaps`` count those kept rows (``kept``): each
+    column says which rows it numbers (``tracks.columns.spec``). ``leg_m`` is per kept fix the metres
+    from the kept fix before it of the same vehicle (0 at its first): what the steps measured with.
     """
 
     track: Track
     cleaned: Cleaned
     kept_rows: NDArray[np.intp]
+    leg_m: NDArray[np.float64]
     segments: Segments
     trips: Trips
     stops: Stops
@@ -148,7 +150,8 @@ class _Part:
     """What the steps found in one block of whole vehicles (rows counted from the block's start)."""
 
     cleaned: Cleaned
-    kept_rows: NDArray[np.intp]
+    kept_rows: NDArray[np.intp] = spec(index=Rows.INPUT)
+    leg_m: NDArray[np.float64]
     segments: Segments
     trips: Trips
     stops: Stops
@@ -192,6 +195,7 @@ def _steps(
     return _Part(
         cleaned=cleaned,
         kept_rows=kept_rows,
+        leg_m=geo.leg_m,
         segments=segments,
         trips=trips,
         stops=stops,
@@ -278,44 +282,33 @@ def _block_starts(track: Track, block_rows: int) -> NDArray[np.intp]:
 
 
 def _join(track: Track, parts: list[_Part], bounds: NDArray[np.intp], *, orders: int) -> VehicleResult:
-    """One result from consecutive blocks: row and trip numbers shifted to the whole track's."""
-    raw = [int(b) for b in bounds[:-1]] if len(parts) == len(bounds) - 1 else [0]
+    """One result from consecutive blocks: row and trip numbers shifted to the whole track's (which
+    columns hold row numbers of which table is declared on the columns, ``tracks.columns.spec``)."""
 
-    def offsets(sizes: Sequence[int]) -> list[int]:
+    def before(sizes: Sequence[int]) -> list[int]:
         return list(itertools.accumulate(sizes[:-1], initial=0))
 
-    kept = offsets([len(p.kept_rows) for p in parts])
-    segments = offsets([len(p.segments) for p in parts])
-    trips = offsets([len(p.trips) for p in parts])
-    rows = {"first_row": kept, "end_row": kept, "from_row": kept, "to_row": kept, "segment": segments}
-    all_trips = _stack([p.trips for p in parts], rows)
-    links = _stack([p.links for p in parts], {"trip": trips})
+    joined = stack(
+        parts,
+        {
+            Rows.INPUT: [int(b) for b in bounds[:-1]] if len(parts) == len(bounds) - 1 else [0],
+            Rows.KEPT: before([len(p.kept_rows) for p in parts]),
+            Rows.SEGMENT: before([len(p.segments) for p in parts]),
+            Rows.TRIP: before([len(p.trips) for p in parts]),
+            Rows.STOP: before([len(p.stops) for p in parts]),
+            Rows.ORDER: [0] * len(parts),  # every block matched against all of the context's orders
+        },
+    )
     return VehicleResult(
         track=track,
-        cleaned=_stack([p.cleaned for p in parts], {}),
-        kept_rows=np.concatenate([p.kept_rows + raw[k] for k, p in enumerate(parts)]),
-        segments=_stack([p.segments for p in parts], {"start": kept, "end": kept}),
-        trips=all_trips,
-        stops=_stack([p.stops for p in parts], rows),
-        gaps=_stack([p.gaps for p in parts], {"after_row": kept}),
-        matches=matches_from(links, len(all_trips), orders),
-        conformance=_stack([p.conformance for p in parts], {"trip": trips}),
-        usage=_stack([p.usage for p in parts], {}),
+        cleaned=joined.cleaned,
+        kept_rows=joined.kept_rows,
+        leg_m=joined.leg_m,
+        segments=joined.segments,
+        trips=joined.trips,
+        stops=joined.stops,
+        gaps=joined.gaps,
+        matches=matches_from(joined.links, len(joined.trips), orders),
+        conformance=joined.conformance,
+        usage=joined.usage,
     )
-
-
-T = TypeVar("T")
-
-
-def _stack(items: Sequence[T], shift: Mapping[str, Sequence[int]]) -> T:
-    """Concatenate dataclasses of columns, adding ``shift[name][k]`` to column ``name`` of item k."""
-    if len(items) == 1 and not any(any(v) for v in shift.values()):
-        return items[0]
-    kind: Any = type(items[0])
-    columns = {}
-    for column in dataclasses.fields(kind):
-        name, by = column.name, shift.get(column.name)
-        values = [getattr(item, name) for item in items]
-        columns[name] = np.concatenate([v + by[k] for k, v in enumerate(values)] if by else values)
-    stacked: T = kind(**columns)
-    return stacked

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tracks.columns import freeze_columns
+from tracks.columns import Rows, freeze_columns, spec
 from tracks.geo import Metric, leg_m, metric, pair_m
 from tracks.params import TripParams
 from tracks.ranges import in_ranges, reduce_ranges
@@ -40,8 +40,8 @@ class Segments:
     """Consecutive row ranges ``[start, end)`` of a track, each a trip or a stop, covering every row."""
 
     vehicle_id: NDArray[np.int64]
-    start: NDArray[np.int64]
-    end: NDArray[np.int64]
+    start: NDArray[np.int64] = spec(index=Rows.KEPT)
+    end: NDArray[np.int64] = spec(index=Rows.KEPT)
     is_trip: NDArray[np.bool_]
 
     def __post_init__(self) -> None:

@@ -6,12 +6,15 @@ of the engine treats a change of vehicle like the end of the data, so one call p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tracks.columns import ColumnError, freeze_columns
+from tracks.columns import ColumnError, column, freeze_columns
 
 IGNITION_UNKNOWN, IGNITION_OFF, IGNITION_ON = -1, 0, 1
 
@@ -31,6 +34,10 @@ class Track:
     ``speed_kmh`` and ``odometer_km`` are NaN where not reported; ``ignition`` is -1 (not reported),
     0 (ACC off) or 1 (ACC on). Rows are sorted by ``(vehicle_id, t_us)``; equal times are allowed (the
     cleaner marks them).
+
+    ``extra`` holds further per-fix columns by name (read-only, same length): the fix columns the
+    engine reads that are not one of the above (store.fixcolumns, ``engine=True``). The engine's
+    steps do not look at them; they travel with the rows (``take``) for whoever does.
     """
 
     vehicle_id: NDArray[np.int64]
@@ -40,9 +47,15 @@ class Track:
     speed_kmh: NDArray[np.float64]
     ignition: NDArray[np.int8]
     odometer_km: NDArray[np.float64]
+    extra: Mapping[str, NDArray[Any]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        freeze_columns(self)
+        n = freeze_columns(self)
+        frozen = {name: column(values, np.asarray(values).dtype) for name, values in self.extra.items()}
+        for name, values in frozen.items():
+            if len(values) != n:
+                raise ColumnError(f"Track.extra[{name!r}] has {len(values)} rows, expected {n}")
+        object.__setattr__(self, "extra", MappingProxyType(frozen))
         vehicle_step, time_step = np.diff(self.vehicle_id), np.diff(self.t_us)
         bad = np.flatnonzero((vehicle_step < 0) | ((vehicle_step == 0) & (time_step < 0)))
         if len(bad):
@@ -61,6 +74,7 @@ class Track:
             speed_kmh=self.speed_kmh[rows],
             ignition=self.ignition[rows],
             odometer_km=self.odometer_km[rows],
+            extra={name: values[rows] for name, values in self.extra.items()},
         )
 
 
@@ -73,6 +87,7 @@ def make_track(
     speed_kmh: ArrayLike | None = None,
     ignition: ArrayLike | None = None,
     odometer_km: ArrayLike | None = None,
+    extra: Mapping[str, ArrayLike] | None = None,
 ) -> Track:
     """A Track from columns in any order (late blind-area back-fill arrives out of order).
 
@@ -86,10 +101,18 @@ def make_track(
     speed = np.full(n, np.nan) if speed_kmh is None else np.asarray(speed_kmh, dtype=np.float64)
     acc = np.full(n, IGNITION_UNKNOWN, np.int8) if ignition is None else np.asarray(ignition, dtype=np.int8)
     odometer = np.full(n, np.nan) if odometer_km is None else np.asarray(odometer_km, dtype=np.float64)
+    others = {name: np.asarray(values) for name, values in (extra or {}).items()}
     vehicle_step, time_step = np.diff(vehicle), np.diff(t)
     if np.all((vehicle_step > 0) | ((vehicle_step == 0) & (time_step > 0))):
         return Track(
-            vehicle_id=vehicle, t_us=t, lon=x, lat=y, speed_kmh=speed, ignition=acc, odometer_km=odometer
+            vehicle_id=vehicle,
+            t_us=t,
+            lon=x,
+            lat=y,
+            speed_kmh=speed,
+            ignition=acc,
+            odometer_km=odometer,
+            extra=others,
         )
     # two stable argsorts beat one four-key lexsort by ~2.5× on interleaved rows (a fleet read by time)
     order = np.argsort(t, kind="stable")
@@ -105,6 +128,7 @@ def make_track(
         speed_kmh=speed[order],
         ignition=acc[order],
         odometer_km=odometer[order],
+        extra={name: values[order] for name, values in others.items()},
     )
 
 

@@ -17,15 +17,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, LiteralString, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 import psycopg
 from numpy.typing import NDArray
+from psycopg.abc import Query
 
-from store.copy import PG_EPOCH_US
+from store.copy import read_binary_copy
 from store.epoch import utc
+from store.fixsql import engine_layout, fix_query
 from store.queries import query
 from store.retry import TRANSIENT, Backoff
 from tracks.match import DispatchOrder, LinkRole, orders_table
@@ -37,39 +39,33 @@ from tracks.track import Track, make_track
 log = logging.getLogger(__name__)
 
 MARGIN_S = 3_600.0  # fixes read before the context starts: parked terminals report every few minutes
-_ROW = np.dtype(
-    [
-        ("nfields", ">i2"),
-        ("l0", ">i4"), ("vehicle_id", ">i4"),
-        ("l1", ">i4"), ("t", ">i8"),
-        ("l2", ">i4"), ("lon", ">f8"),
-        ("l3", ">i4"), ("lat", ">f8"),
-        ("l4", ">i4"), ("speed_kmh", ">f8"),
-        ("l5", ">i4"), ("ignition", ">i2"),
-        ("l6", ">i4"), ("odometer_km", ">f8"),
-    ]
-)  # fmt: skip
-_HEADER_BYTES, _TRAILER_BYTES = 19, 2
 _ROLES = tuple(LinkRole)
 _NEVER = -(2**62)  # "no anchor": every stored trip of the vehicle is recomputed
 
 
-def read_track(conn: psycopg.Connection[Any], sql: LiteralString, params: dict[str, Any]) -> Track:
-    """Fixes from a binary COPY (fixed-width rows: NULLs come as NaN / -1) straight into numpy."""
+# the fix columns (store.fixcolumns) that are Track's own arrays; other engine columns go to Track.extra
+_TRACK_ARRAYS = {
+    "vehicle_id": "vehicle_id",
+    "fix_at": "t_us",
+    "lon": "lon",
+    "lat": "lat",
+    "speed_kmh": "speed_kmh",
+    "ignition": "ignition",
+    "odometer_km": "odometer_km",
+}
+
+
+def read_track(conn: psycopg.Connection[Any], sql: Query, params: dict[str, Any]) -> Track:
+    """Fixes from a binary COPY of the engine's fix columns (``{engine_columns}``: fixed-width rows,
+    NULLs as NaN / -1) straight into numpy; read by store.copy.read_binary_copy."""
     buffer = bytearray()
     with conn.cursor() as cur, cur.copy(sql, params) as copy:
         for chunk in copy:
             buffer += chunk
-    rows = np.frombuffer(memoryview(buffer)[_HEADER_BYTES : len(buffer) - _TRAILER_BYTES], dtype=_ROW)
-    return make_track(
-        vehicle_id=rows["vehicle_id"].astype(np.int64),
-        t_us=rows["t"].astype(np.int64) + PG_EPOCH_US,
-        lon=rows["lon"].astype(np.float64),
-        lat=rows["lat"].astype(np.float64),
-        speed_kmh=rows["speed_kmh"].astype(np.float64),
-        ignition=rows["ignition"].astype(np.int8),
-        odometer_km=rows["odometer_km"].astype(np.float64),
-    )
+    columns = read_binary_copy(buffer, engine_layout())
+    own = {_TRACK_ARRAYS[name]: values for name, values in columns.items() if name in _TRACK_ARRAYS}
+    extra = {name: values for name, values in columns.items() if name not in _TRACK_ARRAYS}
+    return make_track(**own, extra=extra)
 
 
 def load_context(
@@ -269,7 +265,7 @@ def process_dirty(
         ]
         track = read_track(
             conn,
-            query("copy_fixes_of_vehicles"),
+            fix_query("copy_fixes_of_vehicles"),
             {"vehicle_ids": vehicle_ids, "from": [utc(t) for t in from_us]},
         )
         now_us = time.time_ns() // 1000
@@ -325,7 +321,9 @@ def recompute(
         hi = min(to_us, lo + int(step_s * 1e6))
         with conn.transaction():
             track = read_track(
-                conn, query("copy_fixes_of_window"), {"from": utc(lo - margin_us), "to": utc(hi + margin_us)}
+                conn,
+                fix_query("copy_fixes_of_window"),
+                {"from": utc(lo - margin_us), "to": utc(hi + margin_us)},
             )
             vehicles = np.unique(track.vehicle_id).tolist()
             context = load_context(conn, vehicles, lo - margin_us, hi + margin_us)

@@ -45,8 +45,8 @@ from simulators.load import register_load_fleet
 from store.copy import binary_copy_payload
 from store.db import create_database, drop_database, with_dbname
 from store.epoch import utc
+from store.fixsql import fix_query
 from store.migrate import migrate
-from store.queries import query
 from store.settings import StoreSettings
 from tracks.bench import engine_throughput
 from tracks.match import orders_table
@@ -196,7 +196,7 @@ def _recompute_vs_read(url: str, fleet: Fleet, params: Params) -> dict[str, Any]
         read, recomputed, trips = 0, 0, 0
         for run in range(RUNS):
             started, cpu = time.perf_counter(), time.process_time()
-            read = len(read_track(conn, query("copy_fixes_of_window"), window))
+            read = len(read_track(conn, fix_query("copy_fixes_of_window"), window))
             read_s.append(time.perf_counter() - started)
             read_cpu_s.append(time.process_time() - cpu)
             started, cpu = time.perf_counter(), time.process_time()

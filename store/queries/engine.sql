@@ -40,19 +40,18 @@ LEFT JOIN trip AS t ON t.vehicle_id = d.vehicle_id
 GROUP BY d.vehicle_id;
 
 -- copy_fixes_of_vehicles --
+-- {engine_columns}: the fix columns the engine reads (store/fixcolumns.py), NULLs as its sentinels
 COPY (
-    SELECT p.vehicle_id, p.fix_at, p.lon, p.lat, coalesce(p.speed_kmh::float8, 'NaN'),
-           coalesce(p.ignition::int::int2, -1::int2), coalesce(p.odometer_km, 'NaN')
+    SELECT {engine_columns}
     FROM unnest(%(vehicle_ids)s::integer[], %(from)s::timestamptz[]) AS w(vehicle_id, from_at)
     JOIN position AS p ON p.vehicle_id = w.vehicle_id AND p.fix_at >= w.from_at
 ) TO STDOUT (FORMAT BINARY);
 
 -- copy_fixes_of_window --
 COPY (
-    SELECT vehicle_id, fix_at, lon, lat, coalesce(speed_kmh::float8, 'NaN'),
-           coalesce(ignition::int::int2, -1::int2), coalesce(odometer_km, 'NaN')
-    FROM position
-    WHERE fix_at >= %(from)s AND fix_at < %(to)s
+    SELECT {engine_columns}
+    FROM position AS p
+    WHERE p.fix_at >= %(from)s AND p.fix_at < %(to)s
 ) TO STDOUT (FORMAT BINARY);
 
 -- orders_of_vehicles --

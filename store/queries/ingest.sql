@@ -1,88 +1,50 @@
 -- create_stage --
--- Per-connection staging table; the binary COPY lands here, emptied at every commit.
-CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
-    ord         integer          NOT NULL,
-    vehicle_id  integer          NOT NULL,
-    fix_at      timestamptz      NOT NULL,
-    received_at timestamptz      NOT NULL,
-    terminal_no integer          NOT NULL,
-    lon         double precision NOT NULL,
-    lat         double precision NOT NULL,
-    speed_kmh   real             NOT NULL,
-    heading_deg real             NOT NULL,
-    altitude_m  real             NOT NULL,
-    satellites  smallint         NOT NULL,
-    hdop        real             NOT NULL,
-    accuracy_m  real             NOT NULL,
-    valid       boolean          NOT NULL,
-    ignition    smallint         NOT NULL,
-    odometer_km double precision NOT NULL,
-    seq         bigint           NOT NULL
-) ON COMMIT DELETE ROWS;
+-- Per-connection staging tables; the binary COPY lands here, emptied at every commit. Their columns
+-- are position's and latest_position's own (LIKE), so a fix column is declared once (store/fixcolumns.py).
+-- {fix_columns}-style placeholders in this file are filled from that declaration (store/fixsql.py).
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage (ord integer NOT NULL, LIKE position) ON COMMIT DELETE ROWS;
 
 -- create_latest_stage --
-CREATE TEMP TABLE IF NOT EXISTS latest_stage (
-    vehicle_id  integer          NOT NULL,
-    oldest_fix_at timestamptz    NOT NULL,  -- the vehicle's oldest fix in the batch (back-fill reaches back)
-    fix_at      timestamptz      NOT NULL,
-    received_at timestamptz      NOT NULL,
-    lon         double precision NOT NULL,
-    lat         double precision NOT NULL,
-    speed_kmh   real             NOT NULL,
-    heading_deg real             NOT NULL,
-    ignition    smallint         NOT NULL,
-    odometer_km double precision NOT NULL
-) ON COMMIT DELETE ROWS;
+-- oldest_fix_at: the vehicle's oldest fix in the batch (back-fill reaches back)
+CREATE TEMP TABLE IF NOT EXISTS latest_stage (oldest_fix_at timestamptz NOT NULL, LIKE latest_position)
+ON COMMIT DELETE ROWS;
 
 -- copy_stage --
-COPY ingest_stage FROM STDIN (FORMAT BINARY);
+COPY ingest_stage (ord, {fix_columns}) FROM STDIN (FORMAT BINARY);
 
 -- copy_positions --
-COPY position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, heading_deg, altitude_m,
-               satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq)
-FROM STDIN (FORMAT BINARY);
+COPY position ({fix_columns}) FROM STDIN (FORMAT BINARY);
 
 -- copy_latest_stage --
-COPY latest_stage FROM STDIN (FORMAT BINARY);
+COPY latest_stage (oldest_fix_at, {latest_columns}) FROM STDIN (FORMAT BINARY);
 
 -- insert_positions --
--- Stage sentinels (NaN, -1) become NULL. A key already stored, or twice in the batch, is left as it is
--- (the first copy wins, by ord): a replay is a no-op. The row count says how many are new.
-INSERT INTO position (vehicle_id, fix_at, received_at, terminal_no, lon, lat, speed_kmh, heading_deg,
-                      altitude_m, satellites, hdop, accuracy_m, valid, ignition, odometer_km, seq)
-SELECT vehicle_id, fix_at, received_at, terminal_no, lon, lat,
-       NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'), NULLIF(altitude_m, 'NaN'),
-       NULLIF(satellites, -1), NULLIF(hdop, 'NaN'), NULLIF(accuracy_m, 'NaN'), valid,
-       CASE ignition WHEN -1 THEN NULL ELSE ignition = 1 END,
-       NULLIF(odometer_km, 'NaN'), NULLIF(seq, -1)
+-- A key already stored, or twice in the batch, is left as it is (the first copy wins, by ord): a replay
+-- is a no-op. The row count says how many are new.
+INSERT INTO position ({fix_columns})
+SELECT {fix_columns}
 FROM ingest_stage
 ORDER BY ord
 ON CONFLICT (vehicle_id, fix_at) DO NOTHING;
 
 -- stage_conflicts --
 -- Staged fixes whose key is stored with different measurements: the same fix time cannot be two places.
-SELECT s.ord, p.lon, p.lat, p.speed_kmh, p.ignition, p.odometer_km
+-- Returns the stored values of the compared columns.
+SELECT s.ord, {stored_compared}
 FROM ingest_stage AS s
 JOIN position AS p USING (vehicle_id, fix_at)
 WHERE p.fix_at BETWEEN (SELECT min(fix_at) FROM ingest_stage) AND (SELECT max(fix_at) FROM ingest_stage)
-  AND (s.lon, s.lat, NULLIF(s.speed_kmh, 'NaN'), NULLIF(s.heading_deg, 'NaN'), NULLIF(s.altitude_m, 'NaN'),
-       s.valid, CASE s.ignition WHEN -1 THEN NULL ELSE s.ignition = 1 END, NULLIF(s.odometer_km, 'NaN'))
-      IS DISTINCT FROM
-      (p.lon, p.lat, p.speed_kmh, p.heading_deg, p.altitude_m, p.valid, p.ignition, p.odometer_km)
+  AND ROW({stage_compared}) IS DISTINCT FROM ROW({stored_compared})
 ORDER BY s.ord;
 
 -- update_latest_positions --
 -- latest_stage holds each vehicle's newest fix of the batch; only a newer fix moves the latest position
 -- (back-filled fixes are older).
-INSERT INTO latest_position AS l (vehicle_id, fix_at, received_at, lon, lat, speed_kmh, heading_deg, ignition,
-                                  odometer_km)
-SELECT vehicle_id, fix_at, received_at, lon, lat, NULLIF(speed_kmh, 'NaN'), NULLIF(heading_deg, 'NaN'),
-       CASE ignition WHEN -1 THEN NULL ELSE ignition = 1 END, NULLIF(odometer_km, 'NaN')
+INSERT INTO latest_position AS l ({latest_columns})
+SELECT {latest_columns}
 FROM latest_stage
 ON CONFLICT (vehicle_id) DO UPDATE
-SET fix_at = excluded.fix_at, received_at = excluded.received_at, lon = excluded.lon, lat = excluded.lat,
-    speed_kmh = excluded.speed_kmh, heading_deg = excluded.heading_deg, ignition = excluded.ignition,
-    odometer_km = excluded.odometer_km
+SET ({latest_updated}) = ROW({latest_excluded})
 WHERE l.fix_at < excluded.fix_at;
 
 -- mark_vehicles_dirty --
