@@ -1,8 +1,10 @@
 """``fleetwatch demo``: the seeded demo fleet through the whole pipeline.
 
 1. a fresh ``fleetwatch_demo`` database beside the configured one, migrated;
-2. the simulated city and fleet (agencies, pools, depots, cars, terminals, orders, fuel and
-   maintenance records) loaded into it;
+2. the simulated city and fleet written as import files (agencies, pools, depots, places, forbidden
+   zones, cars and terminals, drivers, fuel cards and transactions, maintenance work orders, insurance
+   and inspections, the holiday calendar, working hours, thresholds, roads: CSV, XLSX, GeoJSON) and
+   imported through the import doors (``fleetwatch import``'s functions); the dispatch orders by code;
 3. an ingest worker started as its own process on the local (or configured) broker;
 4. every terminal message of the simulated days published over MQTT at QoS 1;
 5. once every fix is accounted for (stored, a duplicate, or quarantined with a reason), a summary.
@@ -59,8 +61,9 @@ def _scalar(conn: psycopg.Connection[Any], name: str) -> Any:
 
 def run_demo(args: argparse.Namespace) -> int:
     from ingest.mqtt_publish import Publisher
-    from simulators.database import load_run
+    from simulators.database import load_orders
     from simulators.dates import recent_working_days
+    from simulators.export import export_world, import_files
     from simulators.output import messages
     from simulators.run import SimParams, simulate
     from simulators.world import build_world
@@ -96,9 +99,14 @@ def run_demo(args: argparse.Namespace) -> int:
         len(run.truth.trips),
         len(run.truth.alerts),
     )
-    load_run(url, run)
-
     with tempfile.TemporaryDirectory(prefix="fleetwatch-demo-") as tmp:
+        files = export_world(run, Path(tmp) / "import")
+        imported = import_files(url, files, actor="demo")
+        load_orders(url, run)
+        print("fleetwatch demo — the world through the import doors (fleetwatch import KIND FILE)")
+        for kind, summary in imported.items():
+            print(f"  {kind:<22} {files[kind].name:<24} {summary['inserted']:>7} rows")
+        print()
         log_path = Path(tmp) / "ingest.log"
         worker = start_ingest(
             {
@@ -173,6 +181,11 @@ def run_demo(args: argparse.Namespace) -> int:
             stop(engine)
             stop(gateway)
         gateway_log = (Path(tmp) / "gateway.log").read_text(errors="replace")
+    from rules.worker import sweep_documents
+
+    with psycopg.connect(url, autocommit=True) as conn:  # the daily document sweep, for the simulated days
+        for day in range(args.days):
+            sweep_documents(conn, start + timedelta(days=day))
     _summary(url, result.acknowledged, fixes_sent, elapsed)
     _jt808_summary(jt808, gateway_log)
     _engine_summary(url, engine_s)

@@ -2,14 +2,15 @@
 
 An alert's natural key is ``(kind, vehicle_id, anchor, anchor_value)``: the thing it is about, in terms
 that do not change when the same data is processed again in another window — a trip's start time, a
-stop's start time, an order id, a fuel or maintenance record id, the night checked, or the start of a
-silence. A store can upsert on it so that recomputation and late data update an alert, never
-duplicate it.
+stop's start time, an order id, a fuel or maintenance record id, the night checked, the start of a
+silence, or a document and its expiry date. A store can upsert on it so that recomputation and late
+data update an alert, never duplicate it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 import numpy as np
@@ -44,6 +45,8 @@ class AlertKind(StrEnum):
     ALARM_ILLEGAL_DISPLACEMENT = "alarm_illegal_displacement"  # moved while it should be parked
     ALARM_COLLISION = "alarm_collision"
     ALARM_ROLLOVER = "alarm_rollover"
+    DOCUMENT_EXPIRING = "document_expiring"  # an insurance policy or annual inspection expires soon
+    VEHICLE_UNFIT = "vehicle_unfit"  # driven while its insurance or annual inspection had expired
 
 
 class Severity(StrEnum):
@@ -63,6 +66,7 @@ class Anchor(StrEnum):
     FUEL_RECORD = "fuel_record"  # the fuel record id
     MAINTENANCE_RECORD = "maintenance_record"  # the maintenance record id
     ALARM = "alarm"  # the first report of a terminal alarm's episode, epoch µs
+    DOCUMENT = "document"  # the document id x 100,000 + its expiry date (days since 1970-01-01)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +99,8 @@ class Evidence:
     thresholds: tuple[Figure, ...] = ()
     measured: tuple[Figure, ...] = ()
     segments: tuple[Coordinates, ...] = ()  # the offending stretches, each a line (or one point)
+    # the threshold version the alert was judged by: "<agency code>@<effective date>", or "default"
+    version: str = "default"
 
     def geojson(self) -> dict[str, object] | None:
         """The segments as a GeoJSON geometry: Point, LineString or MultiLineString (None if none)."""
@@ -117,6 +123,16 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentRef:
+    """A vehicle document an alert is about: an insurance policy or an annual inspection (年检)."""
+
+    document_id: int
+    kind: str  # "insurance" | "inspection"
+    number: str  # the policy or certificate number
+    expires_on: date  # the last day it is valid
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Alert:
     """One alert. Times are epoch µs (UTC); ``start_us``..``end_us`` is the offending span."""
 
@@ -132,6 +148,7 @@ class Alert:
     place_id: int | None = None  # a forbidden zone, a station, a shop
     fuel_record_id: int | None = None
     maintenance_record_id: int | None = None
+    documents: tuple[DocumentRef, ...] = ()  # the documents concerned (expiring, or lapsed while driving)
     evidence: Evidence = Evidence()
 
     @property

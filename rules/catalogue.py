@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rules.alarms import (
     alarm_antenna_cut,
@@ -24,6 +24,7 @@ from rules.alarms import (
 )
 from rules.alert import Alert, AlertKind, RuleFailure
 from rules.config import RuleConfig
+from rules.documents import document_expiring, vehicle_unfit
 from rules.driving import mileage_padding, overspeed, silent_terminal
 from rules.facts import Facts, RuleInputs, derive_facts
 from rules.orders import (
@@ -80,6 +81,8 @@ RULES: tuple[Rule, ...] = (
     _rule(alarm_illegal_displacement, AlertKind.ALARM_ILLEGAL_DISPLACEMENT),
     _rule(alarm_collision, AlertKind.ALARM_COLLISION),
     _rule(alarm_rollover, AlertKind.ALARM_ROLLOVER),
+    _rule(document_expiring, AlertKind.DOCUMENT_EXPIRING),
+    _rule(vehicle_unfit, AlertKind.VEHICLE_UNFIT),
 )
 
 
@@ -105,7 +108,9 @@ def evaluate_facts(facts: Facts, config: RuleConfig, rules: tuple[Rule, ...] = R
             alerts += found
             failures += failed
     unique: dict[tuple[str, int, str, int], Alert] = {}
-    for alert in alerts:
+    for raised in alerts:
+        # every alert names the threshold version it was judged by
+        alert = replace(raised, evidence=replace(raised.evidence, version=config.version))
         if alert.key in unique:
             log.warning("rule output repeats the alert key %s; the first one is kept", alert.key)
             continue

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rules.calendar import WorkCalendar, china_calendar
-from tracks.columns import ColumnError, freeze_columns
+from tracks.columns import ColumnError, column, freeze_columns
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,10 +86,20 @@ class ForbiddenZones:
 
     zone_id: NDArray[np.int64]  # the place id
     rings: Polylines  # one outer ring per zone (closed or not)
+    # per zone: its own minimum dwell (place.min_dwell_s); NaN, or None for all, takes the rule's default
+    # StayParams.forbidden_min_dwell_s
+    min_dwell_s: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
-        if freeze_columns(self) != len(self.rings):
-            raise ColumnError("ForbiddenZones needs one ring per zone")
+        own = np.full(len(self.zone_id), np.nan) if self.min_dwell_s is None else self.min_dwell_s
+        object.__setattr__(self, "min_dwell_s", column(own, np.float64))
+        if freeze_columns(self) != len(self.rings) or len(own) != len(self.zone_id):
+            raise ColumnError("ForbiddenZones needs one ring and one minimum dwell per zone")
+
+    def dwell_s(self, default_s: float) -> NDArray[np.float64]:
+        """Per zone: the minimum dwell that applies (its own, else ``default_s``)."""
+        own = np.asarray(self.min_dwell_s, dtype=np.float64)
+        return np.where(np.isnan(own), default_s, own)
 
     def __len__(self) -> int:
         return len(self.zone_id)
@@ -235,10 +245,19 @@ class RecordParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentParams:
+    # document_expiring from this many days before an insurance policy or inspection expires (the
+    # simulator labels with the same figure: simulators.documents.DocumentPlan.lead_days)
+    expiring_lead_days: int = 30
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RuleConfig:
-    """Everything the rules of one agency need besides the data."""
+    """Everything the rules of one agency need besides the data. ``version`` names the thresholds in
+    force ("<agency code>@<effective date>" of the newest rule_threshold row applied, or "default")."""
 
     agency_id: int | None = None
+    version: str = "default"
     calendar: WorkCalendar = field(default_factory=china_calendar)
     vehicles: Vehicles = field(default_factory=no_vehicles)
     forbidden: ForbiddenZones = field(default_factory=no_zones)
@@ -252,3 +271,4 @@ class RuleConfig:
     odometer: OdometerParams = field(default_factory=OdometerParams)
     alarm: AlarmParams = field(default_factory=AlarmParams)
     records: RecordParams = field(default_factory=RecordParams)
+    documents: DocumentParams = field(default_factory=DocumentParams)

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from rules.alert import Coordinates, coordinates
 from rules.config import OrderParams, RuleConfig, Vehicles
-from tracks.columns import Rows, freeze_columns, take
+from tracks.columns import ColumnError, Rows, column, freeze_columns, take
 from tracks.conform import routes_from
 from tracks.geo import plane_m
 from tracks.match import Orders, same_vehicle_pairs
@@ -68,6 +68,39 @@ class MaintenanceRecords:
         return len(self.record_id)
 
 
+DOCUMENT_KINDS = ("insurance", "inspection")  # Documents.kind indexes this (vehicle_document.kind)
+NO_DAY = -(1 << 40)  # a date that is not given (valid_from), as days since 1970-01-01
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Documents:
+    """Insurance policies and annual inspections (年检) with their validity, dates as local days since
+    1970-01-01 (``expires_day`` is the last day valid; ``valid_from_day`` NO_DAY when not given)."""
+
+    document_id: NDArray[np.int64]
+    vehicle_id: NDArray[np.int64]
+    kind: NDArray[np.int8]  # index into DOCUMENT_KINDS
+    valid_from_day: NDArray[np.int64]
+    expires_day: NDArray[np.int64]
+    number: NDArray[np.str_]  # the policy or certificate number
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "number", column(self.number, np.str_))
+        if freeze_columns(self) != len(self.number):
+            raise ColumnError("Documents needs one number per document")
+
+    def __len__(self) -> int:
+        return len(self.document_id)
+
+
+def no_documents() -> Documents:
+    i = np.zeros(0, np.int64)
+    return Documents(
+        document_id=i, vehicle_id=i, kind=np.zeros(0, np.int8), valid_from_day=i, expires_day=i,
+        number=np.zeros(0, np.str_),
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reports:
     """When each terminal reported at all (kept, filtered or quarantined fixes), sorted by (vehicle, time)."""
@@ -105,6 +138,7 @@ class RuleInputs:
     fuel: FuelRecords = dataclasses.field(default_factory=no_fuel)
     maintenance: MaintenanceRecords = dataclasses.field(default_factory=no_maintenance)
     reports: Reports | None = None  # None: the kept fixes' times stand in (a tunnel then looks silent)
+    documents: Documents = dataclasses.field(default_factory=no_documents)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +157,7 @@ class Facts:
     fuel: FuelRecords
     maintenance: MaintenanceRecords
     reports: Reports
+    documents: Documents
     start_us: int
     end_us: int
 
@@ -135,6 +170,7 @@ class Facts:
                     self.orders.vehicle_id,
                     self.fuel.vehicle_id,
                     self.maintenance.vehicle_id,
+                    self.documents.vehicle_id,
                 )
             )
         )
@@ -162,6 +198,7 @@ class Facts:
             fuel=take(self.fuel, np.flatnonzero(self.fuel.vehicle_id == vehicle_id), {}),
             maintenance=take(self.maintenance, np.flatnonzero(self.maintenance.vehicle_id == vehicle_id), {}),
             reports=take(self.reports, _block(self.reports.vehicle_id, vehicle_id), {}),
+            documents=take(self.documents, np.flatnonzero(self.documents.vehicle_id == vehicle_id), {}),
             start_us=self.start_us,
             end_us=self.end_us,
         )
@@ -203,6 +240,7 @@ def derive_facts(inputs: RuleInputs, config: RuleConfig) -> Facts:
         fuel=inputs.fuel,
         maintenance=inputs.maintenance,
         reports=reports,
+        documents=inputs.documents,
         start_us=inputs.start_us,
         end_us=inputs.end_us,
     )

@@ -1,5 +1,6 @@
 """The live order in one sentence: the engine's rounds (``tracks.worker.run_engine``) store trips, the rules
-judge them in the same transaction (``rules.worker.RulesStep``), and new alerts go out over MQTT
+judge them in the same transaction (``rules.worker.RulesStep``, which also sweeps vehicle documents once a
+day), and new alerts go out over MQTT
 (``rules.publish``, its own thread, acknowledged by the broker before they count as published).
 
 ``fleetwatch engine`` parses its arguments and calls ``run_live``; batch recomputation
@@ -21,9 +22,10 @@ from tracks.worker import run_engine
 log = logging.getLogger(__name__)
 
 
-def rules_step(*, rules: bool = True) -> RulesStep | None:
-    """What runs after each engine round: the rules, or nothing (trips only)."""
-    return RulesStep() if rules else None
+def rules_step(*, rules: bool = True, sweep_daily: bool = False) -> RulesStep | None:
+    """What runs after each engine round: the rules (with ``sweep_daily``, also the daily document sweep
+    on the first round of each local day), or nothing (trips only)."""
+    return RulesStep(sweep_daily=sweep_daily) if rules else None
 
 
 def run_live(
@@ -35,7 +37,7 @@ def run_live(
     params: Params | None = None,
 ) -> None:
     """engine → rules → publish until ``stop``. ``mqtt`` None: alerts are stored, not published."""
-    after = rules_step(rules=rules)
+    after = rules_step(rules=rules, sweep_daily=True)
     publisher: threading.Thread | None = None
     if after is not None and mqtt is not None:
         publisher = threading.Thread(

@@ -63,7 +63,8 @@ def overnight_away(facts: Facts, config: RuleConfig) -> tuple[Alert, ...]:
 
 
 def forbidden_place(facts: Facts, config: RuleConfig) -> tuple[Alert, ...]:
-    """The car stayed inside a forbidden zone for at least ``forbidden_min_dwell_s``.
+    """The car stayed inside a forbidden zone for at least the zone's own minimum dwell
+    (place.min_dwell_s), else ``forbidden_min_dwell_s``.
 
     A stay is a run of the vehicle's fixes inside one zone, continued across fixes outside it (parked
     drift at the edge) or without data for up to ``forbidden_bridge_s``; its dwell runs from the first
@@ -82,10 +83,12 @@ def forbidden_place(facts: Facts, config: RuleConfig) -> tuple[Alert, ...]:
     heads = np.flatnonzero(new)
     tails = np.append(heads[1:], len(inside)) - 1
     trips = facts.trips
+    min_dwell_s = zones.dwell_s(config.stay.forbidden_min_dwell_s)
     alerts = []
     for a, b in zip(heads.tolist(), tails.tolist(), strict=True):
         dwell = (t[b] - t[a]) / S
-        if dwell < config.stay.forbidden_min_dwell_s:
+        threshold_s = float(min_dwell_s[z[a]])
+        if dwell < threshold_s:
             continue
         row = int(inside[a])
         arrived = int(np.searchsorted(trips.from_row, row, side="right")) - 1
@@ -102,7 +105,7 @@ def forbidden_place(facts: Facts, config: RuleConfig) -> tuple[Alert, ...]:
                 trip_start_us=int(trips.start_us[arrived]) if arrived >= 0 else None,
                 place_id=int(zones.zone_id[z[a]]),
                 evidence=Evidence(
-                    thresholds=(figure("forbidden_min_dwell_s", config.stay.forbidden_min_dwell_s, "s"),),
+                    thresholds=(figure("forbidden_min_dwell_s", threshold_s, "s"),),
                     measured=(figure("dwell_s", dwell, "s"), figure("fixes_inside", b - a + 1, "", 0)),
                     segments=(fix_coordinates(fixes, row, int(inside[b])),),
                 ),

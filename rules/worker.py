@@ -9,30 +9,47 @@ transaction as the trips it stored: the alerts always describe the stored trips.
 - An open alert in the recomputed span that the rules no longer raise is marked retracted (kept, with
   its evidence), and comes back to life if a later recomputation raises it again.
 - A rule that raised is recorded in ``rule_failure``; the other rules' alerts are stored as usual.
+- Each vehicle is judged by its agency's configuration (working hours, threshold version in force on
+  the alert's day: ``rules.thresholds``); the configuration is reloaded when the data it is built from
+  changes (``rule_config_stamp``, bumped by triggers) or every ``reload_s``.
+- ``document_expiring`` is not tied to trips: ``sweep_documents`` raises it once a day (the engine
+  rounds leave it alone); ``vehicle_unfit`` is judged with the trips.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import orjson
 import psycopg
 
-from rules.alert import Alert, Anchor
-from rules.calendar import calendar_from_days
-from rules.catalogue import Evaluation, evaluate
+from rules.alert import Alert, AlertKind, Anchor
+from rules.calendar import calendar_from_days, day_number
+from rules.catalogue import RULES, Evaluation
 from rules.config import ForbiddenZones, RuleConfig, SpeedLimits, Vehicles, no_roads, polylines
+from rules.config_store import (
+    agency_configs,
+    config_stamp,
+    documents_from_rows,
+    load_documents,
+    with_zone_dwell,
+)
 from rules.facts import FuelRecords, MaintenanceRecords, Reports, RuleInputs
+from rules.thresholds import AgencyConfigs, evaluate_dated
 from store.epoch import utc
 from store.queries import columns as table
 from store.queries import query
-from tracks.pipeline import Context, VehicleResult
+from tracks.match import orders_table
+from tracks.params import Params
+from tracks.pipeline import Context, VehicleResult, run_fleet
+from tracks.places import StopKind, places
+from tracks.track import make_track
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +74,12 @@ def load_config(conn: psycopg.Connection[Any]) -> RuleConfig:
         (place_id, orjson.loads(polygon)) for place_id, polygon in conn.execute(query("rule_forbidden_zones"))
     ]
     rings = [np.asarray(polygon["coordinates"][0], dtype=np.float64) for _, polygon in zones]
-    forbidden = ForbiddenZones(
-        zone_id=np.array([place_id for place_id, _ in zones], dtype=np.int64),
-        rings=polylines([r[:, 0] for r in rings], [r[:, 1] for r in rings]),
+    forbidden = with_zone_dwell(
+        conn,
+        ForbiddenZones(
+            zone_id=np.array([place_id for place_id, _ in zones], dtype=np.int64),
+            rings=polylines([r[:, 0] for r in rings], [r[:, 1] for r in rings]),
+        ),
     )
     roads = [(limit, orjson.loads(line)["coordinates"]) for limit, line in conn.execute(query("rule_roads"))]
     speed = no_roads()
@@ -159,9 +179,31 @@ def _row(alert: Alert) -> dict[str, Any]:
                 "place_id": alert.place_id,
                 "fuel_record_id": alert.fuel_record_id,
                 "maintenance_record_id": alert.maintenance_record_id,
+                "documents": [
+                    {
+                        "vehicle_document_id": d.document_id,
+                        "kind": d.kind,
+                        "number": d.number,
+                        "expires_on": d.expires_on.isoformat(),
+                    }
+                    for d in alert.documents
+                ],
+                "version": evidence.version,
             }
         ).decode(),
     }
+
+
+def upsert_alerts(conn: psycopg.Connection[Any], alerts: Sequence[Alert]) -> tuple[int, int]:
+    """Upsert on the natural key; returns (new, updated)."""
+    raised = updated = 0
+    with conn.cursor() as cur:
+        for alert in alerts:
+            row = cur.execute(query("upsert_alert"), _row(alert)).fetchone()
+            if row is not None:
+                raised += int(row[0])
+                updated += int(not row[0])
+    return raised, updated
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,24 +220,23 @@ def store_evaluation(
     vehicle_ids: Sequence[int],
     after_us: Sequence[int],
     until_us: Sequence[int],
+    *,
+    judged: frozenset[AlertKind] = frozenset(AlertKind),
 ) -> StoredAlerts:
-    """Per vehicle, upsert the alerts that start after ``after_us`` (earlier ones were judged on the
-    context only) and end by ``until_us`` (its newest data: an order whose window reaches past what the
-    car has reported is not judged yet), and retract the open ones there that were not raised again."""
+    """Per vehicle, upsert the alerts of the ``judged`` kinds that start after ``after_us`` (earlier
+    ones were judged on the context only) and end by ``until_us`` (its newest data: an order whose
+    window reaches past what the car has reported is not judged yet), and retract the open ones of
+    those kinds there that were not raised again."""
     span = {v: (a, u) for v, a, u in zip(vehicle_ids, after_us, until_us, strict=True)}
     fresh = [
         a
         for a in evaluation.alerts
-        if a.vehicle_id in span and span[a.vehicle_id][0] < a.start_us and a.end_us <= span[a.vehicle_id][1]
+        if a.kind in judged
+        and a.vehicle_id in span
+        and span[a.vehicle_id][0] < a.start_us
+        and a.end_us <= span[a.vehicle_id][1]
     ]
-    raised = updated = 0
-    if fresh:
-        with conn.cursor() as cur:
-            for alert in fresh:
-                row = cur.execute(query("upsert_alert"), _row(alert)).fetchone()
-                if row is not None:
-                    raised += int(row[0])
-                    updated += int(not row[0])
+    raised, updated = upsert_alerts(conn, fresh)
     kept = [(a.kind.value, a.vehicle_id, a.anchor.value, a.anchor_value) for a in fresh]
     retracted = conn.execute(
         query("retract_alerts"),
@@ -207,6 +248,7 @@ def store_evaluation(
             "vehicles": [k[1] for k in kept],
             "anchors": [k[2] for k in kept],
             "anchor_values": [k[3] for k in kept],
+            "judged_kinds": sorted(k.value for k in judged),
         },
     ).rowcount
     for failure in evaluation.failures:
@@ -220,14 +262,45 @@ def store_evaluation(
     )
 
 
+def local_today() -> date:
+    """Today in China Standard Time."""
+    return (datetime.now(UTC) + timedelta(hours=8)).date()
+
+
+SWEPT = frozenset({AlertKind.DOCUMENT_EXPIRING})  # judged by a daily sweep, not in the engine's rounds
+ROUND_KINDS = frozenset(AlertKind) - SWEPT
+
+
+def load_configs(conn: psycopg.Connection[Any]) -> AgencyConfigs:
+    return agency_configs(conn, load_config(conn))
+
+
 @dataclass(slots=True)
 class RulesStep:
-    """Evaluate the rules on what the engine just stored; the configuration is reloaded periodically."""
+    """Evaluate the rules on what the engine just stored; the configuration is reloaded when its data
+    changed (``rule_config_stamp``) or every ``reload_s``. With ``sweep_daily`` (the live engine), the
+    first round of each local day (``today``) also runs ``sweep_documents`` for it."""
 
     reload_s: float = 60.0
-    _config: RuleConfig | None = None
+    sweep_daily: bool = False
+    today: Callable[[], date] = field(default=local_today)
+    _swept: date | None = None
+    _configs: AgencyConfigs | None = None
+    _stamp: int = -1
     _loaded_at: float = 0.0
     totals: dict[str, int] = field(default_factory=lambda: {"raised": 0, "updated": 0, "retracted": 0})
+
+    def configs(self, conn: psycopg.Connection[Any]) -> AgencyConfigs:
+        stamp = config_stamp(conn)
+        if (
+            self._configs is None
+            or stamp != self._stamp
+            or time.monotonic() - self._loaded_at > self.reload_s
+        ):
+            self._configs = load_configs(conn)
+            self._stamp = stamp
+            self._loaded_at = time.monotonic()
+        return self._configs
 
     def __call__(
         self,
@@ -240,9 +313,10 @@ class RulesStep:
         window_us: tuple[int, int],
         until_us: Sequence[int],
     ) -> None:
-        if self._config is None or time.monotonic() - self._loaded_at > self.reload_s:
-            self._config = load_config(conn)
-            self._loaded_at = time.monotonic()
+        configs = self.configs(conn)
+        if self.sweep_daily and self._swept != (today := self.today()):
+            sweep_documents(conn, today, configs)
+            self._swept = today
         fuel, maintenance = load_records(conn, vehicle_ids, *window_us)
         reports = load_reports(conn, result, vehicle_ids, window_us[0])
         inputs = RuleInputs(
@@ -253,8 +327,11 @@ class RulesStep:
             fuel=fuel,
             maintenance=maintenance,
             reports=reports,
+            documents=load_documents(conn, vehicle_ids),
         )
-        stored = store_evaluation(conn, evaluate(inputs, self._config), vehicle_ids, after_us, until_us)
+        rules = tuple(r for r in RULES if r.kind in ROUND_KINDS)
+        evaluation = evaluate_dated(inputs, configs, rules)
+        stored = store_evaluation(conn, evaluation, vehicle_ids, after_us, until_us, judged=ROUND_KINDS)
         self.totals["raised"] += stored.raised
         self.totals["updated"] += stored.updated
         self.totals["retracted"] += stored.retracted
@@ -263,3 +340,54 @@ class RulesStep:
                 "rules: %d alerts raised, %d updated, %d retracted, %d rule failures",
                 stored.raised, stored.updated, stored.retracted, stored.failures,
             )  # fmt: skip
+
+
+def empty_result() -> VehicleResult:
+    """The engine's result over no fixes (for rules not tied to trips)."""
+    i, f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    track = make_track(
+        vehicle_id=i, t_us=i, lon=f, lat=f, speed_kmh=f, ignition=np.zeros(0, np.int8), odometer_km=f
+    )
+    return run_fleet(
+        track, Context(orders=orders_table([]), places=places(StopKind.DEPOT, [], [], [])), Params()
+    )
+
+
+def sweep_documents(
+    conn: psycopg.Connection[Any], day: date, configs: AgencyConfigs | None = None
+) -> StoredAlerts:
+    """The daily sweep: ``document_expiring`` for every document due on local ``day`` (its expiry at
+    most the agency's lead days ahead and not past), upserted on its natural key (once per document
+    and expiry date; a later sweep only updates the days left)."""
+    configs = configs or load_configs(conn)
+    leads = [configs.default.documents.expiring_lead_days] + [
+        dated.config.documents.expiring_lead_days for s in configs.schedules.values() for dated in s
+    ]
+    n = day_number(day)
+    documents = documents_from_rows(
+        conn.execute(
+            query("rule_documents_due"), {"from_day": day, "to_day": day + timedelta(days=max(leads))}
+        ).fetchall()
+    )
+    calendar = configs.default.calendar
+    start_us, end_us = (int(x) for x in calendar.midnight_us(np.array([n, n + 1])))
+    inputs = RuleInputs(
+        result=empty_result(), orders=orders_table([]), start_us=start_us, end_us=end_us, documents=documents
+    )
+    rules = tuple(r for r in RULES if r.kind in SWEPT)
+    evaluation = evaluate_dated(inputs, configs, rules)
+    for failure in evaluation.failures:
+        log.error("rule %s failed on vehicle %s: %s", failure.rule, failure.vehicle_id, failure.error)
+        conn.execute(
+            query("insert_rule_failure"),
+            {"rule": failure.rule, "vehicle_id": failure.vehicle_id, "detail": failure.error},
+        )
+    # (a document renewed or removed leaves its alert as it is: it was due when raised)
+    raised, updated = upsert_alerts(conn, evaluation.alerts)
+    stored = StoredAlerts(raised=raised, updated=updated, failures=len(evaluation.failures))
+    vehicles = len(set(documents.vehicle_id.tolist()))
+    log.info(
+        "document sweep of %s: %d documents of %d vehicles, %d alerts raised, %d updated",
+        day, len(documents), vehicles, stored.raised, stored.updated,
+    )  # fmt: skip
+    return stored

@@ -83,6 +83,12 @@ def add_simulate_parser(sub: Any) -> None:
         "--start", type=_day, default=date(2026, 12, 1), help="first day (local), or 'today'"
     )
     simulate.add_argument("--out", type=Path, help="write messages, truth and world as JSON Lines here")
+    simulate.add_argument(
+        "--export-import",
+        type=Path,
+        metavar="DIR",
+        help="write the world and records as `fleetwatch import` files here (and import.sh, in order)",
+    )
     simulate.add_argument("--publish", action="store_true", help="publish the messages over MQTT")
     simulate.add_argument("--mqtt-host")
     simulate.add_argument("--mqtt-port", type=int)
@@ -169,6 +175,17 @@ def run_simulate(args: argparse.Namespace) -> int:
     log.info("generated in %.1f s", time.monotonic() - started)
     if args.out:
         write_run(run, args.out, topic_root=args.topic_root)
+    if args.export_import:
+        from simulators.export import export_world, write_import_script
+
+        files = export_world(run, args.export_import)
+        script = write_import_script(args.export_import, files)
+        log.info(
+            "import files in %s: %s (run %s)",
+            args.export_import,
+            ", ".join(p.name for p in files.values()),
+            script,
+        )
     if args.load_db:
         from simulators.database import load_run
         from store.settings import StoreSettings

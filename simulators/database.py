@@ -1,4 +1,5 @@
-"""Write a simulated world into the database: registry, places, calendar, orders, fuel, maintenance.
+"""Write a simulated world into the database: registry, places, calendar, orders, fuel, maintenance,
+vehicle documents.
 
 Rows keep the simulator's ids (vehicle_id, dispatch_order_id, …), so the truth files name database rows.
 Bulk rows go by COPY; the identities are moved past the ids written. The database must not hold a
@@ -180,6 +181,23 @@ def load_run(conninfo: str, run: SimRun) -> dict[str, int]:
                 for r in run.truth.maintenance
             ),
         )
+        written["vehicle_document"] = _copy(
+            cur,
+            query("copy_vehicle_document"),
+            (
+                (
+                    d.document_id,
+                    cars[d.vehicle].vehicle_id,
+                    d.kind,
+                    d.number,
+                    d.issuer,
+                    d.valid_from,
+                    d.expires_on,
+                    d.cost_fen,
+                )
+                for d in run.truth.documents
+            ),
+        )
         net = run.world.city.network
         written["road"] = _copy(
             cur,
@@ -210,3 +228,56 @@ def load_run(conninfo: str, run: SimRun) -> dict[str, int]:
         cur.execute(query("sync_identities")).fetchall()
     log.info("loaded into the database: %s", ", ".join(f"{n} {table}" for table, n in written.items()))
     return written
+
+
+def load_orders(conninfo: str, run: SimRun) -> dict[int, int]:
+    """Write the run's dispatch orders into a database whose world came through the imports: every
+    reference by code (agency, pool, places) or plate; returns simulator order id → database id."""
+    world = run.world
+    agency = {a.agency_id: a.code for a in world.fleet.agencies}
+    pool = {p.pool_id: p.code for p in world.fleet.pools}
+    place = {p.place_id: p.code for p in world.places}
+    plate = {v.vehicle_id: v.plate for v in world.fleet.vehicles}
+    rows = truth_rows(run)["orders"]
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        cur.execute(query("stage_orders"))
+        _copy(
+            cur,
+            query("copy_order_stage"),
+            (
+                (
+                    o.code,
+                    agency[o.agency_id],
+                    o.passengers,
+                    o.purpose,
+                    place.get(o.origin_place_id),
+                    o.origin_lon,
+                    o.origin_lat,
+                    place.get(o.destination_place_id),
+                    o.destination_lon,
+                    o.destination_lat,
+                    _at(o.requested_at_s),
+                    _at(o.window_start_s),
+                    _at(o.window_end_s),
+                    _json(row["route"]),
+                    o.route_length_m,
+                    o.status.value,
+                    None if o.vehicle_id is None else plate[o.vehicle_id],
+                    pool[o.pool_id],
+                    o.cross_region,
+                )
+                for o, row in zip(run.truth.orders, rows, strict=True)
+            ),
+        )
+        ids: dict[str, int] = dict(cur.execute(query("insert_staged_orders")).fetchall())
+    if len(ids) != len(run.truth.orders):
+        raise ValueError(f"{len(run.truth.orders) - len(ids)} orders named an unknown agency or pool")
+    log.info("loaded %d dispatch orders by code", len(ids))
+    return {o.order_id: int(ids[o.code]) for o in run.truth.orders}
+
+
+def vehicle_ids_by_plate(conninfo: str, run: SimRun) -> list[int]:
+    """Per simulated vehicle (fleet order): its database id, found by plate."""
+    with psycopg.connect(conninfo) as conn:
+        ids: dict[str, int] = dict(conn.execute(query("vehicles_by_plate")).fetchall())
+    return [int(ids[v.plate]) for v in run.world.fleet.vehicles]

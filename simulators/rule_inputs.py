@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rules.calendar import day_number
 from rules.catalogue import RULES, Evaluation, Rule, evaluate
 from rules.config import ForbiddenZones, RuleConfig, SpeedLimits, Vehicles, polylines
-from rules.facts import FuelRecords, MaintenanceRecords, Reports, RuleInputs
+from rules.facts import DOCUMENT_KINDS, Documents, FuelRecords, MaintenanceRecords, Reports, RuleInputs
 from simulators.run import SimRun
 from simulators.world import World
 from tracks.match import DispatchOrder, Orders, orders_table
@@ -144,6 +145,19 @@ def records_of(run: SimRun) -> tuple[FuelRecords, MaintenanceRecords]:
     )
 
 
+def documents_of(run: SimRun) -> Documents:
+    """The cars' insurance policies and inspections as vehicle_document holds them."""
+    ids, documents = vehicle_ids(run.world), run.truth.documents
+    return Documents(
+        document_id=np.array([d.document_id for d in documents], dtype=np.int64),
+        vehicle_id=np.array([ids[d.vehicle] for d in documents], dtype=np.int64),
+        kind=np.array([DOCUMENT_KINDS.index(d.kind) for d in documents], dtype=np.int8),
+        valid_from_day=np.array([day_number(d.valid_from) for d in documents], dtype=np.int64),
+        expires_day=np.array([day_number(d.expires_on) for d in documents], dtype=np.int64),
+        number=np.array([d.number for d in documents], dtype=np.str_),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunAlerts:
     result: VehicleResult
@@ -171,6 +185,7 @@ def alerts_of(
         fuel=fuel,
         maintenance=maintenance,
         reports=reports_of(run),
+        documents=documents_of(run),
     )
     config = config or config_of(run.world)
     return RunAlerts(result=result, inputs=inputs, config=config, evaluation=evaluate(inputs, config, rules))

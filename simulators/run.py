@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rules.calendar import local_midnight_s
+from simulators.documents import document_alerts, make_documents
 from simulators.drive import DriveParams, Legs, drive_legs, time_at
 from simulators.labels import Batch, trip_alerts
 from simulators.orders import DispatchOrder, OrderRequest, OrderStatus, order_code
@@ -114,7 +115,28 @@ def simulate(world: World, params: SimParams, progress: Callable[[int], None] | 
         )
         if progress is not None:
             progress(v1 - v0)
-    return join_batches(world, params, plan, parts, start_s=start_s, end_s=end_s)
+    return with_documents(join_batches(world, params, plan, parts, start_s=start_s, end_s=end_s))
+
+
+def with_documents(run: SimRun) -> SimRun:
+    """The run with its cars' insurance policies and inspections and the alerts they call for."""
+    params = run.params
+    documents = make_documents(
+        run.world, start=params.start, days=params.days, rates=params.rates, p=params.thresholds
+    )
+    found = document_alerts(
+        documents, run.truth.trips, start=params.start, days=params.days, p=params.thresholds
+    )
+    alerts = sorted((*run.truth.alerts, *found), key=lambda a: (a.start_s, a.vehicle, a.kind.value, a.end_s))
+    truth = replace(
+        run.truth,
+        trips=tuple(label_trips(list(run.truth.trips), alerts)),
+        alerts=tuple(alerts),
+        documents=tuple(documents),
+    )
+    if found:
+        log.info("documents: %d, expected alerts %d", len(documents), len(found))
+    return replace(run, truth=truth)
 
 
 def run_batch(

@@ -104,7 +104,13 @@ def _ratio(a: int, b: int) -> float | None:
 
 def score_alerts(run: SimRun, alerts: tuple[Alert, ...], *, tolerance_s: float = 60.0) -> dict[str, object]:
     """Recall and precision of ``alerts`` against the run's expected alerts (see the module docstring)."""
-    expected, raised = expected_spans(run), raised_spans(alerts)
+    return score_spans(run, raised_spans(alerts), tolerance_s=tolerance_s)
+
+
+def score_spans(run: SimRun, raised: Spans, *, tolerance_s: float = 60.0) -> dict[str, object]:
+    """``score_alerts`` for alerts given as spans (e.g. read back from the database; vehicle ids as the
+    world numbers them)."""
+    expected = expected_spans(run)
     hit_e, hit_r = match(expected, raised, tolerance_s)
     per_kind: dict[str, dict[str, object]] = {}
     for kind in AlertKind:
@@ -132,7 +138,7 @@ def score_alerts(run: SimRun, alerts: tuple[Alert, ...], *, tolerance_s: float =
         "alert_recall": _ratio(int(hit_e[labelled_e].sum()), int(labelled_e.sum())),
         "alert_precision": _ratio(int(hit_r[labelled_r].sum()), int(labelled_r.sum())),
         "alerts_expected": int(labelled_e.sum()),
-        "alerts_raised": len(alerts),
+        "alerts_raised": len(raised),
         "tolerance_s": tolerance_s,
         "per_kind": per_kind,
     }

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +71,9 @@ from numpy.typing import NDArray
 from rules.alert import AlertKind
 from rules.calendar import WorkCalendar, local_midnight_s
 from simulators.orders import DispatchOrder
+
+if TYPE_CHECKING:
+    from simulators.documents import VehicleDocument
 
 Floats = NDArray[np.float64]
 
@@ -102,6 +106,7 @@ class ExpectedAlert:
     place_id: int | None = None
     fuel_record_id: int | None = None
     maintenance_record_id: int | None = None
+    document_id: int | None = None  # simulators.documents.VehicleDocument
     value: float | None = None
     limit: float | None = None
     unit: str = ""
@@ -137,6 +142,7 @@ class Truth:
     orders: tuple[DispatchOrder, ...]
     fuel: tuple[FuelRecord, ...]
     maintenance: tuple[MaintenanceRecord, ...]
+    documents: tuple[VehicleDocument, ...] = ()
 
     def alerts_of(self, kind: AlertKind) -> list[ExpectedAlert]:
         return [a for a in self.alerts if a.kind is kind]

@@ -33,6 +33,8 @@ LABELLED: frozenset[AlertKind] = frozenset(
         AlertKind.FUEL_CARD_ELSEWHERE,  # 异常加油: card used where the car was not
         AlertKind.FUEL_OVER_TANK,  # 异常加油: more litres than the tank holds
         AlertKind.MAINTENANCE_ELSEWHERE,  # 异常维保: repaired while the car was elsewhere
+        AlertKind.DOCUMENT_EXPIRING,  # insurance or annual inspection expires within the lead
+        AlertKind.VEHICLE_UNFIT,  # a trip while the insurance or annual inspection had lapsed
     }
 )
 """The alert kinds (``rules.alert.AlertKind``, the one list) the simulator injects and labels."""
@@ -55,6 +57,7 @@ class ViolationParams:
     padding_ratio: float = 0.15  # odometer − true distance above this share of the distance …
     padding_min_m: float = 500.0  # … and above this many metres
     record_radius_m: float = 500.0  # a fuel/maintenance record is "where the car was" within this
+    document_lead_days: int = 30  # a document is due for renewal this many days before it expires
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +77,8 @@ class ViolationRates:
     fuel_card_elsewhere: float = 0.002  # per vehicle and day
     fuel_over_tank: float = 0.03  # per refuelling
     maintenance_elsewhere: float = 0.1  # per maintenance record
+    document_expiring: float = 0.02  # per vehicle: a document expires within the run (+ the lead)
+    vehicle_unfit: float = 0.01  # per vehicle: a document lapsed before the run
 
     def scaled(self, factor: float) -> ViolationRates:
         return replace(self, **{f.name: min(1.0, getattr(self, f.name) * factor) for f in fields(self)})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -195,6 +195,23 @@ def maintenance_elsewhere(run: SimRun, s: Seen, a: ExpectedAlert) -> bool:
     )
 
 
+def document_expiring(run: SimRun, s: Seen, a: ExpectedAlert) -> bool:
+    """The document's warning period (which the alert spans) overlaps the run's days."""
+    doc = next(d for d in run.truth.documents if d.document_id == a.document_id)
+    lead = timedelta(days=P.document_lead_days)
+    last = run.params.start + timedelta(days=run.params.days - 1)
+    return doc.vehicle == a.vehicle and doc.expires_on - lead <= last and doc.expires_on >= run.params.start
+
+
+def vehicle_unfit(run: SimRun, s: Seen, a: ExpectedAlert) -> bool:
+    """The car moved during the trip, on a day after its document expired."""
+    doc = next(d for d in run.truth.documents if d.document_id == a.document_id)
+    rows = s.during(a.start_s, a.end_s)
+    moved = len(rows) > 1 and float(s.speed_kmh[rows].max()) > 5.0
+    day = (datetime.fromtimestamp(a.start_s, UTC) + timedelta(hours=8)).date()
+    return moved and doc.vehicle == a.vehicle and doc.expires_on < day
+
+
 EVIDENCE: dict[AlertKind, Callable[[SimRun, Seen, ExpectedAlert], bool]] = {
     AlertKind.NO_ORDER: no_order,
     AlertKind.OUTSIDE_WINDOW: outside_window,
@@ -209,6 +226,8 @@ EVIDENCE: dict[AlertKind, Callable[[SimRun, Seen, ExpectedAlert], bool]] = {
     AlertKind.FUEL_CARD_ELSEWHERE: fuel_card_elsewhere,
     AlertKind.FUEL_OVER_TANK: fuel_over_tank,
     AlertKind.MAINTENANCE_ELSEWHERE: maintenance_elsewhere,
+    AlertKind.DOCUMENT_EXPIRING: document_expiring,
+    AlertKind.VEHICLE_UNFIT: vehicle_unfit,
 }
 
 

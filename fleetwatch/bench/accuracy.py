@@ -13,6 +13,13 @@ batch recompute run over the week. The stored trips are then compared with the t
 - order_match_accuracy: share of matched trips whose dispatch order (or none) is the true one; a trip's
   order is its main link, else its positioning or return link (the simulator names the order of every
   leg of an outing: depot → origin → destination → depot).
+
+The world and its records reach the database through the import doors (``simulators.export``: the
+files ``fleetwatch import`` reads, imported in-process), the dispatch orders by code; truth is matched
+to the database by plate and order code. The recompute runs the rules as the engine does (per-agency
+configuration and threshold versions from the database), the daily document sweep runs for every day,
+and the stored alerts are scored against the expected ones: ``per_kind_db`` (every kind, fuel,
+maintenance and documents included) beside the in-process ``per_kind``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import logging
 import sys
 import time
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -81,10 +89,11 @@ def match_trips(
     return true_idx[keep], found_idx[keep]
 
 
-def _true_trips(run: Any) -> dict[str, NDArray[Any]]:
+def _true_trips(run: Any, cars: list[int], orders: dict[int, int]) -> dict[str, NDArray[Any]]:
+    """The true trips with database ids: vehicles by plate (``cars``), orders by code (``orders``)."""
     trips = run.truth.trips
     return {
-        "vehicle": np.array([t.vehicle + 1 for t in trips], dtype=np.int64),
+        "vehicle": np.array([cars[t.vehicle] for t in trips], dtype=np.int64),
         "start_s": np.array([t.start_s for t in trips], dtype=np.float64),
         "end_s": np.array([t.end_s for t in trips], dtype=np.float64),
         "length_m": np.array(
@@ -94,7 +103,7 @@ def _true_trips(run: Any) -> dict[str, NDArray[Any]]:
             ]
         ),
         "order": np.array(
-            [t.order_id if t.order_id is not None else _NO_ORDER for t in trips], dtype=np.int64
+            [orders[t.order_id] if t.order_id is not None else _NO_ORDER for t in trips], dtype=np.int64
         ),
     }
 
@@ -173,8 +182,42 @@ def _ingest(url: str, run: Any) -> dict[str, int]:
     return totals
 
 
+def _stored_alerts(conn: psycopg.Connection[Any], run: Any, cars: list[int]) -> Any:
+    """The alert table (not retracted) as spans, vehicles numbered as the simulated world numbers them."""
+    from simulators.score import Spans
+
+    world_id = {db: v.vehicle_id for db, v in zip(cars, run.world.fleet.vehicles, strict=True)}
+    rows = conn.execute(
+        "SELECT kind, vehicle_id, (extract(epoch FROM start_at) * 1e6)::bigint,"
+        " (extract(epoch FROM end_at) * 1e6)::bigint FROM alert WHERE retracted_at IS NULL ORDER BY alert_id"
+    ).fetchall()
+    columns = table(rows, 4)
+    return Spans(
+        kind=np.array(columns[0], dtype=np.str_),
+        vehicle_id=np.array([world_id[v] for v in columns[1]], dtype=np.int64),
+        start_us=np.array(columns[2], dtype=np.int64),
+        end_us=np.array(columns[3], dtype=np.int64),
+    )
+
+
+def _load_world(url: str, run: Any) -> tuple[list[int], dict[int, int]]:
+    """The world through the import doors, the orders by code; (database vehicle id per simulated
+    vehicle, database order id per simulated order)."""
+    import tempfile
+    from pathlib import Path
+
+    from simulators.database import load_orders, vehicle_ids_by_plate
+    from simulators.export import export_world, import_files
+
+    with tempfile.TemporaryDirectory(prefix="fleetwatch-import-") as folder:
+        imported = import_files(url, export_world(run, Path(folder)))
+    log.info("imported: %s", ", ".join(f"{s['inserted']} {kind}" for kind, s in imported.items()))
+    orders = load_orders(url, run)
+    return vehicle_ids_by_plate(url, run), orders
+
+
 def bench_accuracy(args: argparse.Namespace) -> int:
-    from simulators.database import load_run
+    from rules.worker import RulesStep, sweep_documents
     from simulators.dates import recent_monday
     from simulators.run import SimParams, simulate
     from simulators.world import build_world
@@ -193,30 +236,46 @@ def bench_accuracy(args: argparse.Namespace) -> int:
         start,
         len(run.truth.trips),
     )
-    load_run(url, run)
+    cars, orders = _load_world(url, run)
     ingested = _ingest(url, run)
     params = Params()
+    rules = RulesStep()
     with psycopg.connect(url, autocommit=True) as conn:
         days = args.days + 2
         first_us = int(run.start_s * 1e6) - 86_400_000_000
-        with tqdm(total=days, unit="day", desc="recompute") as bar:
+        with tqdm(total=1, unit="step", desc="recompute") as bar:
 
             def advance(steps: int) -> None:
                 bar.update(steps)
 
-            recompute(conn, first_us, first_us + days * 86_400_000_000, params, progress=advance)
+            # one step over the whole span: the rules then see every stay whole (a day-stepped recompute
+            # stores only alerts that start and end inside a step: an overnight stay never does)
+            span_s = days * 86_400.0
+            recompute(
+                conn,
+                first_us,
+                first_us + days * 86_400_000_000,
+                params,
+                step_s=span_s,
+                progress=advance,
+                after=rules,
+            )
+        for d in range(args.days):
+            sweep_documents(conn, start + timedelta(days=d))
+        stored_alerts = _stored_alerts(conn, run, cars)
         result: dict[str, Any] = {
             "vehicles": vehicles,
             "days": args.days,
             "seed": args.seed,
-            **score_trips(_true_trips(run), _stored_trips(conn), args.tolerance_s),
+            **score_trips(_true_trips(run, cars, orders), _stored_trips(conn), args.tolerance_s),
             "fixes_stored": ingested["stored"],
             "fixes_quarantined": ingested["quarantined"],
         }
     # the alert figures: the same seeded run through the engine and the rules in-process, with the
     # simulator's road layer for speed limits (the database has no road table yet), and a clean week
-    from simulators.score import clean_run, clean_week_alerts, score_run
+    from simulators.score import clean_run, clean_week_alerts, score_run, score_spans
 
+    through_db = score_spans(run, stored_alerts)
     alerts = score_run(run)
     result.update(
         {
@@ -225,6 +284,9 @@ def bench_accuracy(args: argparse.Namespace) -> int:
         }
     )
     result["rule_failures"] = alerts.get("rule_failures")
+    result["alert_recall_db"] = through_db["alert_recall"]
+    result["alert_precision_db"] = through_db["alert_precision"]
+    result["per_kind_db"] = through_db["per_kind"]
     clean = clean_week_alerts(clean_run(vehicles, args.days, args.seed, start))
     result["clean_week_alerts"] = clean["total"]
     result["seconds"] = round(time.monotonic() - started, 1)
@@ -233,7 +295,8 @@ def bench_accuracy(args: argparse.Namespace) -> int:
         f" {result['stored_trips']} stored); mileage error median {result['mileage_error_median']},"
         f" p95 {result['mileage_error_p95']}; order matching {result['order_match_accuracy']};"
         f" alerts recall {result['alert_recall']}, precision {result['alert_precision']},"
-        f" clean week {result['clean_week_alerts']}",
+        f" clean week {result['clean_week_alerts']}; through the database: recall"
+        f" {result['alert_recall_db']}, precision {result['alert_precision_db']}",
         file=sys.stderr,
     )
     if args.json:

@@ -44,13 +44,14 @@ WHERE a.status = 'open'
 RETURNING xmax = 0;
 
 -- retract_alerts --
--- Open alerts of the recomputed vehicles, in the recomputed span, that the rules did not raise again.
+-- Open alerts of the judged kinds of the recomputed vehicles, in the recomputed span, that the rules did
+-- not raise again.
 UPDATE alert AS a
 SET retracted_at = clock_timestamp(), updated_at = clock_timestamp()
 FROM unnest(%(vehicle_ids)s::integer[], %(after)s::timestamptz[], %(until)s::timestamptz[])
      AS w(vehicle_id, after_at, until_at)
 WHERE a.vehicle_id = w.vehicle_id AND a.start_at > w.after_at AND a.end_at <= w.until_at
-  AND a.status = 'open' AND a.retracted_at IS NULL
+  AND a.status = 'open' AND a.retracted_at IS NULL AND a.kind = ANY(%(judged_kinds)s::text[])
   AND (a.kind, a.vehicle_id, a.anchor, a.anchor_value) NOT IN (
       SELECT * FROM unnest(%(kinds)s::text[], %(vehicles)s::integer[], %(anchors)s::text[],
                            %(anchor_values)s::bigint[]));
@@ -81,3 +82,47 @@ WHERE q.fix_index IS NOT NULL AND t.vehicle_id = ANY(%(vehicle_ids)s)
 
 -- rule_roads --
 SELECT speed_limit_kmh, geometry::text FROM road ORDER BY road_id;
+
+-- rule_forbidden_zone_dwell --
+-- Per forbidden zone (as rule_forbidden_zones orders them): its own minimum dwell, NaN for the default.
+SELECT coalesce(min_dwell_s::float8, 'NaN') FROM place WHERE forbidden AND polygon IS NOT NULL ORDER BY place_id;
+
+-- rule_agencies --
+-- The agency tree: id, code, parent.
+SELECT agency_id, code, parent_agency_id FROM agency ORDER BY agency_id;
+
+-- rule_vehicle_agencies --
+-- Whose rules judge a vehicle: its agency, else its pool's.
+SELECT v.vehicle_id, coalesce(v.agency_id, p.agency_id)
+FROM vehicle AS v JOIN pool AS p USING (pool_id)
+WHERE coalesce(v.agency_id, p.agency_id) IS NOT NULL
+ORDER BY v.vehicle_id;
+
+-- rule_thresholds --
+SELECT agency_id, name, value, effective_from FROM rule_threshold ORDER BY agency_id, name, effective_from;
+
+-- rule_working_hours --
+SELECT agency_id, (extract(epoch FROM start_local))::int, (extract(epoch FROM end_local))::int
+FROM agency_working_hours ORDER BY agency_id;
+
+-- rule_documents --
+-- Insurance policies and inspections of the vehicles, dates as days since 1970-01-01.
+SELECT vehicle_document_id, vehicle_id, kind, coalesce(valid_from - date '1970-01-01', -1099511627776),
+       expires_on - date '1970-01-01', number
+FROM vehicle_document
+WHERE vehicle_id = ANY(%(vehicle_ids)s)
+ORDER BY vehicle_id, kind, expires_on, vehicle_document_id;
+
+-- rule_documents_due --
+-- Every document whose warning period or lapse can matter around a day: expiring from the day to
+-- ``lead_days`` after it, or expired already (for the sweep), with the vehicles it belongs to.
+SELECT vehicle_document_id, vehicle_id, kind, coalesce(valid_from - date '1970-01-01', -1099511627776),
+       expires_on - date '1970-01-01', number
+FROM vehicle_document
+WHERE vehicle_id IN (SELECT vehicle_id FROM vehicle_document
+                     WHERE expires_on BETWEEN %(from_day)s AND %(to_day)s)
+ORDER BY vehicle_id, kind, expires_on, vehicle_document_id;
+
+-- rule_config_stamp --
+-- Changes whenever data the rules' configuration is built from changes (triggers in 0012).
+SELECT stamp FROM rule_config_stamp;
