@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,7 +45,7 @@ from rules.thresholds import AgencyConfigs, evaluate_dated
 from store.epoch import utc
 from store.queries import columns as table
 from store.queries import query
-from tracks.match import orders_table
+from tracks.match import Orders, orders_table
 from tracks.params import Params
 from tracks.pipeline import Context, VehicleResult, run_fleet
 from tracks.places import StopKind, places
@@ -214,6 +214,33 @@ class StoredAlerts:
     failures: int = 0
 
 
+def judged_on_own_data(
+    evaluation: Evaluation,
+    orders: Orders,
+    vehicle_ids: Sequence[int],
+    until_us: Sequence[int],
+    grace_us: int,
+) -> Evaluation:
+    """Keep an order's verdict only once its own car has reported past the order's window (with grace).
+
+    A round's window ends at the newest fix of any car in it; the rules judge an order as "over" by that
+    end. A car whose fixes lag behind the others' (a terminal behind a gateway, a blind-area batch still
+    to come) would otherwise be judged on half a journey — wrong destination, not executed — and the
+    verdict retracted a second later, after it was published.
+    """
+    until = dict(zip(vehicle_ids, until_us, strict=True))
+    window_end = dict(zip(orders.order_id.tolist(), orders.window_end_us.tolist(), strict=True))
+    kept = tuple(
+        a
+        for a in evaluation.alerts
+        if a.anchor is not Anchor.ORDER
+        or window_end.get(a.anchor_value, 0) + grace_us <= until.get(a.vehicle_id, 0)
+    )
+    if len(kept) == len(evaluation.alerts):
+        return evaluation
+    return replace(evaluation, alerts=kept)
+
+
 def store_evaluation(
     conn: psycopg.Connection[Any],
     evaluation: Evaluation,
@@ -331,6 +358,8 @@ class RulesStep:
         )
         rules = tuple(r for r in RULES if r.kind in ROUND_KINDS)
         evaluation = evaluate_dated(inputs, configs, rules)
+        grace_us = int(configs.default.orders.window_grace_s * 1_000_000)
+        evaluation = judged_on_own_data(evaluation, context.orders, vehicle_ids, until_us, grace_us)
         stored = store_evaluation(conn, evaluation, vehicle_ids, after_us, until_us, judged=ROUND_KINDS)
         self.totals["raised"] += stored.raised
         self.totals["updated"] += stored.updated
