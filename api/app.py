@@ -20,6 +20,7 @@ from api import (
     fleet,
     imports,
     nearest,
+    operating,
     orders,
     settlement,
     stream,
@@ -170,6 +171,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         alerts.router,
         usage.router,
         settlement.router,
+        operating.router,
         imports.router,
         downlink.router,
     )

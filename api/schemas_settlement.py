@@ -87,3 +87,27 @@ class ProviderReport(BaseModel):
     fare_fen: int | None
     reference: str
     reported_at: datetime
+
+
+class OperatingCost(BaseModel):
+    """One car's running cost in a month, in fen by category (see api.operating for the allocation)."""
+
+    vehicle_id: int | None  # None: rental contracts bound to no car, one row per agency
+    plate: str | None
+    agency_id: int | None
+    fuel_fen: int
+    maintenance_fen: int
+    insurance_fen: int
+    inspection_fen: int
+    rental_fen: int
+    total_fen: int
+    total_yuan: str
+    distance_km: float  # driven in the month, from the daily usage
+    fen_per_km: float | None  # None: no km driven
+
+
+class OperatingCosts(BaseModel):
+    month: str  # YYYY-MM, China time
+    agency_id: int | None
+    vehicles: list[OperatingCost]
+    totals: OperatingCost  # vehicle_id and plate None; agency_id the one asked for

@@ -19,7 +19,7 @@ from api.audit import write_audit
 from api.auth import SETTLEMENT_WRITERS, Caller, CallerDep
 from api.connection import Conn
 from api.cost import Terms, price, yuan
-from api.errors import NotFoundError
+from api.errors import InvalidInputError, NotFoundError
 from api.schemas import Agency, Id, TariffKind
 from api.schemas_settlement import (
     LineTrip,
@@ -68,9 +68,12 @@ CSV_COLUMNS = (
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """[first instant, first instant of the next month) of a China-local month, as UTC."""
     year, number = int(month[:4]), int(month[5:7])
-    first = date(year, number, 1)
-    after = date(year + number // 12, number % 12 + 1, 1)
-    start = datetime(first.year, first.month, 1, tzinfo=UTC) - CHINA
+    try:
+        first = date(year, number, 1)
+        after = date(year + number // 12, number % 12 + 1, 1)
+        start = datetime(first.year, first.month, 1, tzinfo=UTC) - CHINA
+    except (ValueError, OverflowError):
+        raise InvalidInputError(f"month {month!r} is not a month between 0001-02 and 9999-11") from None
     return start, datetime(after.year, after.month, 1, tzinfo=UTC) - CHINA
 
 
