@@ -27,7 +27,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_db(args: argparse.Namespace) -> int:
     from store.db import create_database
-    from store.migrate import migrate
+    from store.migrate import MigrationMismatchError, migrate
     from store.settings import StoreSettings
 
     settings = StoreSettings()
@@ -45,7 +45,11 @@ def cmd_db(args: argparse.Namespace) -> int:
         return 0
     if args.action in ("create", "reset"):
         create_database(url, drop_existing=args.action == "reset")
-    applied = migrate(url)
+    try:
+        applied = migrate(url)
+    except MigrationMismatchError as error:
+        log.error("%s", error)
+        return 1
     log.info("database is at the newest schema (%s applied now)", ", ".join(map(str, applied)) or "nothing")
     return 0
 

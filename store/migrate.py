@@ -38,6 +38,38 @@ def load_migrations() -> list[Migration]:
     return found
 
 
+class MigrationMismatchError(RuntimeError):
+    """The database was migrated by other code than this checkout's (another branch, a newer release)."""
+
+
+def check_history(applied: dict[int, str], migrations: list[Migration]) -> None:
+    """Refuse a database whose applied versions carry other names than this checkout's migrations.
+
+    Skipping such a version would leave the schema without what this code expects (seen when two
+    branches both numbered a migration 0009), and the failure would surface far away, as a missing table.
+    Versions this checkout does not know (a newer release, another branch's next migration) are only
+    logged: they add to the schema, and older code runs beside them.
+    """
+    mine = {m.version: m.name for m in migrations}
+    clashes = [
+        f"{v:04d} is {name!r} there, {mine[v]!r} here"
+        for v, name in sorted(applied.items())
+        if mine.get(v, name) != name
+    ]
+    if clashes:
+        raise MigrationMismatchError(
+            "the database was migrated by other code than this checkout's (versions differ: "
+            + "; ".join(clashes)
+            + "): use a database of its own, or `fleetwatch db reset` if its data can go"
+        )
+    newer = sorted(v for v in applied if v not in mine)
+    if newer:
+        log.warning(
+            "the database has migrations this checkout does not know (%s): it was migrated by newer code",
+            ", ".join(f"{v:04d}_{applied[v]}" for v in newer),
+        )
+
+
 def migrate(conninfo: str) -> list[int]:
     """Bring the database at ``conninfo`` up to date; return the versions applied now."""
     applied_now: list[int] = []
@@ -49,8 +81,10 @@ def migrate(conninfo: str) -> list[int]:
                 " version integer PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migration")}
-            for migration in load_migrations():
+            done: dict[int, str] = dict(conn.execute("SELECT version, name FROM schema_migration").fetchall())
+            migrations = load_migrations()
+            check_history(done, migrations)
+            for migration in migrations:
                 if migration.version in done:
                     continue
                 with conn.transaction():
