@@ -237,38 +237,31 @@ def export_world(run: SimRun, folder: Path) -> dict[str, Path]:
         ),
     )
     documents = truth.documents
-    files["insurance"] = _csv(
-        folder / "insurance.csv",
-        ("plate", "policy_no", "insurer", "valid_from", "expires_on", "premium_fen"),
+    # the two document kinds: the same fields under their own names
+    for kind, document, header in (
+        ("insurance", "insurance", ("policy_no", "insurer", "valid_from", "expires_on", "premium_fen")),
         (
-            (
-                cars[d.vehicle].plate,
-                d.number,
-                d.issuer,
-                d.valid_from.isoformat(),
-                d.expires_on.isoformat(),
-                d.cost_fen,
-            )
-            for d in documents
-            if d.kind == "insurance"
+            "inspections",
+            "inspection",
+            ("certificate_no", "station", "inspected_on", "expires_on", "cost_fen"),
         ),
-    )
-    files["inspections"] = _csv(
-        folder / "inspections.csv",
-        ("plate", "certificate_no", "station", "inspected_on", "expires_on", "cost_fen"),
-        (
+    ):
+        files[kind] = _csv(
+            folder / f"{kind}.csv",
+            ("plate", *header),
             (
-                cars[d.vehicle].plate,
-                d.number,
-                d.issuer,
-                d.valid_from.isoformat(),
-                d.expires_on.isoformat(),
-                d.cost_fen,
-            )
-            for d in documents
-            if d.kind == "inspection"
-        ),
-    )
+                (
+                    cars[d.vehicle].plate,
+                    d.number,
+                    d.issuer,
+                    d.valid_from.isoformat(),
+                    d.expires_on.isoformat(),
+                    d.cost_fen,
+                )
+                for d in documents
+                if d.kind == document
+            ),
+        )
     name = {p.place_id: p.name for p in world.places}
     files["fuel"] = _csv(
         folder / "fuel.csv",

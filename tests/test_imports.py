@@ -25,26 +25,8 @@ from tracks.geo import wgs84_to_gcj02
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "import"
 ADMIN = Actor(api_user_id=None, name="test-admin")
-# the order in which a world is loaded: each kind's references are imported before it
-ORDER = (
-    "agencies",
-    "pools",
-    "depots",
-    "places",
-    "forbidden_zones",
-    "vehicles",
-    "drivers",
-    "fuel_cards",
-    "fuel",
-    "maintenance",
-    "calendar",
-    "roads",
-    "thresholds",
-    "insurance",
-    "inspections",
-    "rentals",
-    "working_hours",
-)
+# the order in which a world is loaded: KINDS is declared with each kind's references before it
+ORDER = tuple(KINDS)
 TABLE = {k.name: k.table for k in KINDS.values()}
 
 # two broken cells per kind: (row, column, value, part of the reason)
